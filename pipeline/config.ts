@@ -1,0 +1,88 @@
+/** Configuration assembly: defaults <- preset <- config file <- definition flags <- `--set key=value`, then schema decoding. */
+import { readFileSync } from "node:fs";
+import { Either, ParseResult, Schema } from "effect";
+import type { OptionValues, PipelineDefinition } from "./definition.ts";
+
+/** A user mistake in the configuration: printed as one line, never a stack trace. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+type Json = Record<string, unknown>;
+
+const isPlainObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Deep-merges `over` into `base`: objects merge key by key, everything else (arrays included) replaces. */
+export const deepMerge = (base: Json, over: Json): Json => {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isPlainObject(b) && isPlainObject(v) ? deepMerge(b, v) : v;
+  }
+  return out;
+};
+
+/** Parses `a.b.c=value`; the value is read as JSON when it parses (numbers, arrays, booleans), else as a string. */
+export const parseAssignment = (assignment: string): Json => {
+  const eq = assignment.indexOf("=");
+  if (eq <= 0) throw new ConfigError(`--set expects key=value, got "${assignment}"`);
+  const path = assignment.slice(0, eq).split(".");
+  if (path.some((p) => p === "")) throw new ConfigError(`--set has an empty key segment in "${assignment}"`);
+  const raw = assignment.slice(eq + 1);
+  let value: unknown = raw;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    value = raw;
+  }
+  return path.reduceRight<unknown>((acc, key) => ({ [key]: acc }), value) as Json;
+};
+
+export interface ConfigSources {
+  readonly preset?: string | undefined;
+  readonly configFile?: string | undefined;
+  readonly assignments?: ReadonlyArray<string>;
+  readonly options?: OptionValues;
+}
+
+/** Builds and decodes the configuration; throws ConfigError with a readable message on bad input. */
+export const loadConfig = <C, R>(definition: PipelineDefinition<C, R>, sources: ConfigSources): { config: C; encoded: Json } => {
+  let encoded: Json = { ...definition.defaultConfig };
+  const presetName = sources.preset ?? definition.defaultPreset;
+  if (presetName !== undefined) {
+    const preset = definition.presets[presetName];
+    if (preset === undefined) {
+      throw new ConfigError(
+        `unknown preset "${presetName}" (known: ${Object.keys(definition.presets).join(", ")})`,
+      );
+    }
+    encoded = deepMerge(encoded, preset as Json);
+  }
+  if (sources.configFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(sources.configFile, "utf8");
+    } catch {
+      throw new ConfigError(`cannot read config file ${sources.configFile}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError(`config file ${sources.configFile} is not valid JSON: ${(e as Error).message}`);
+    }
+    if (!isPlainObject(parsed)) throw new ConfigError(`config file ${sources.configFile} must hold a JSON object`);
+    encoded = deepMerge(encoded, parsed);
+  }
+  encoded = definition.configure(encoded, sources.options ?? {});
+  for (const assignment of sources.assignments ?? []) encoded = deepMerge(encoded, parseAssignment(assignment));
+  const decoded = Schema.decodeUnknownEither(definition.config, { onExcessProperty: "error" })(encoded);
+  if (Either.isLeft(decoded)) throw new ConfigError(`invalid configuration: ${formatParseError(decoded.left)}`);
+  return { config: decoded.right, encoded };
+};
+
+/** One line per problem, each with its path: `train.epochs: Expected a positive number, actual -1`. */
+export const formatParseError = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message}`)
+    .join("; ");

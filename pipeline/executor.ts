@@ -1,0 +1,314 @@
+/**
+ * The executor: runs a DAG's nodes in dependency order with bounded concurrency.
+ *
+ * Every node waits for its inputs, then either reuses a cached artifact (same key) or runs its stage under a
+ * per-key lock into a staging directory that is committed atomically. A failing node fails only the nodes below
+ * it; interruption (Ctrl-C) discards staging directories and releases locks, so nothing half-written is cached.
+ */
+import { appendFile, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Cause, Deferred, Effect, Exit, Layer, Option } from "effect";
+import type { ArtifactStore, Manifest, Staging } from "../cache/store.ts";
+import type { Dag, DagNode } from "./graph.ts";
+import { readParquet, readParquetBatches, writeParquet } from "./parquet.ts";
+import { bindingOf, explainMiss, nodeKey, refDigest, type InputBinding } from "./plan.ts";
+import { StageError, StageIO, type Row, type StageIOService } from "./stage.ts";
+
+export type NodeStatus = "ran" | "cached" | "failed" | "skipped";
+
+export interface NodeResult {
+  readonly id: string;
+  readonly stage: string;
+  readonly status: NodeStatus;
+  readonly key?: string;
+  readonly manifest?: Manifest;
+  /** Directory holding the artifacts (cached or committed). */
+  readonly dir?: string;
+  readonly durationMs: number;
+  /** Why it ran, why it was skipped, or why it failed (one line). */
+  readonly reason?: string;
+  readonly error?: string;
+  /** Where the full failure trace was written, for defects. */
+  readonly logFile?: string;
+}
+
+export type ExecEvent =
+  | { readonly type: "start"; readonly id: string; readonly reason: string }
+  | { readonly type: "progress"; readonly id: string; readonly fraction?: number; readonly message?: string }
+  | { readonly type: "waiting"; readonly id: string; readonly holderPid: number }
+  | { readonly type: "corrupt"; readonly id: string; readonly reason: string }
+  | { readonly type: "finish"; readonly result: NodeResult };
+
+export interface ExecuteOptions {
+  readonly jobs: number;
+  readonly gpus: number;
+  readonly force?: ReadonlySet<string>;
+  readonly onEvent?: (event: ExecEvent) => void;
+  readonly tool: { readonly name: string; readonly version: string };
+}
+
+const messageOf = (cause: Cause.Cause<unknown>): { message: string; defect: boolean } => {
+  const failure = Cause.failureOption(cause);
+  if (Option.isSome(failure)) {
+    const e = failure.value;
+    return { message: e instanceof StageError ? e.message : String((e as Error)?.message ?? e), defect: false };
+  }
+  if (Cause.isInterruptedOnly(cause)) return { message: "interrupted", defect: false };
+  const defect = Cause.dieOption(cause);
+  const d = Option.getOrUndefined(defect);
+  return { message: d instanceof Error ? `${d.name}: ${d.message}` : String(d), defect: true };
+};
+
+const tryStage = <A>(what: string, f: () => Promise<A>) =>
+  Effect.tryPromise({ try: f, catch: (e) => new StageError({ message: `${what}: ${(e as Error)?.message ?? e}` }) });
+
+/** Runs the nodes of `dag` (all of them, in order) and returns one result per node. Never fails. */
+export const executeDag = <C, R>(
+  dag: Dag<C, R>,
+  store: ArtifactStore,
+  layer: Layer.Layer<R>,
+  options: ExecuteOptions,
+): Effect.Effect<ReadonlyArray<NodeResult>> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const services = yield* Layer.build(layer);
+      const cpuSlots = yield* Effect.makeSemaphore(Math.max(1, options.jobs));
+      const gpuSlots = yield* Effect.makeSemaphore(Math.max(1, options.gpus));
+      const emit = options.onEvent ?? (() => {});
+      const done = new Map<string, Deferred.Deferred<NodeResult>>();
+      for (const id of dag.order) done.set(id, yield* Deferred.make<NodeResult>());
+
+      const runNode = (node: DagNode<C, R>): Effect.Effect<NodeResult> =>
+        Effect.gen(function* () {
+          const upstream: Record<string, NodeResult> = {};
+          for (const [input, depId] of Object.entries(node.deps)) {
+            upstream[input] = yield* Deferred.await(done.get(depId)!);
+          }
+          const broken = Object.values(upstream).find((r) => r.status === "failed" || r.status === "skipped");
+          if (broken !== undefined) {
+            return {
+              id: node.id,
+              stage: node.stage.name,
+              status: "skipped",
+              durationMs: 0,
+              reason: `upstream ${broken.id} ${broken.status === "failed" ? "failed" : "was skipped"}`,
+            } satisfies NodeResult;
+          }
+          const inputs: Record<string, InputBinding> = {};
+          for (const [input, r] of Object.entries(upstream)) {
+            inputs[input] = bindingOf(r.manifest!, dag.nodes.get(node.deps[input]!)!.stage.outputs);
+          }
+          const key = nodeKey(node, inputs);
+          const forced = options.force?.has(node.stage.name) === true;
+          const started = Date.now();
+
+          const cachedResult = (manifest: Manifest, dir: string, reason?: string): NodeResult => ({
+            id: node.id,
+            stage: node.stage.name,
+            status: "cached",
+            key,
+            manifest,
+            dir,
+            durationMs: Date.now() - started,
+            ...(reason === undefined ? {} : { reason }),
+          });
+
+          if (!forced) {
+            const found = yield* Effect.promise(() => store.lookup(key));
+            if (found.status === "hit") return cachedResult(found.manifest, found.dir);
+            if (found.status === "corrupt") emit({ type: "corrupt", id: node.id, reason: found.reason });
+          }
+
+          const work = Effect.scoped(
+            Effect.gen(function* () {
+              yield* Effect.acquireRelease(
+                tryStage("cannot lock the cache", () =>
+                  store.lock(key, { onWait: (holderPid) => emit({ type: "waiting", id: node.id, holderPid }) }),
+                ),
+                (release) => Effect.promise(() => release()),
+              );
+              if (!forced) {
+                const again = yield* Effect.promise(() => store.lookup(key));
+                if (again.status === "hit") return cachedResult(again.manifest, again.dir, "made by another run");
+              }
+              const reason = forced ? "forced (--force)" : yield* Effect.promise(() => explainMiss(node, inputs, store));
+              emit({ type: "start", id: node.id, reason });
+              const staging = yield* Effect.acquireRelease(
+                tryStage("cannot create a staging directory", () => store.stage(node.id)),
+                (s, exit) => (Exit.isFailure(exit) ? Effect.promise(() => store.discard(s)) : Effect.void),
+              );
+              const io = makeStageIO(node, upstream, staging, store, key, (u) =>
+                emit({ type: "progress", id: node.id, ...u }),
+              );
+              const startedAt = new Date();
+              yield* node.stage
+                .run(node.params)
+                .pipe(Effect.provideService(StageIO, io.service), Effect.provide(services));
+              const artifacts = yield* io.finish;
+              const finishedAt = new Date();
+              if (forced) yield* Effect.promise(() => store.remove(key));
+              const manifest = yield* tryStage("cannot commit the artifact", () =>
+                store.commit(
+                  staging,
+                  {
+                    formatVersion: 1,
+                    key,
+                    nodeId: node.id,
+                    stage: node.stage.name,
+                    version: node.stage.version,
+                    params: node.encodedParams,
+                    inputs: Object.fromEntries(
+                      Object.entries(inputs).map(([n, b]) => [n, { key: b.key, nodeId: b.nodeId, artifacts: b.artifacts }]),
+                    ),
+                    startedAt: startedAt.toISOString(),
+                    finishedAt: finishedAt.toISOString(),
+                    durationMs: finishedAt.getTime() - startedAt.getTime(),
+                    tool: options.tool,
+                    runtime: io.runtime,
+                  },
+                  artifacts,
+                  { refDigest: refDigest(node.id) },
+                ),
+              );
+              return {
+                id: node.id,
+                stage: node.stage.name,
+                status: "ran",
+                key,
+                manifest,
+                dir: store.objectDir(key),
+                durationMs: Date.now() - started,
+                reason,
+              } satisfies NodeResult;
+            }),
+          );
+          const limited =
+            node.stage.resources === "gpu" ? cpuSlots.withPermits(1)(gpuSlots.withPermits(1)(work)) : cpuSlots.withPermits(1)(work);
+          const exit = yield* Effect.exit(limited);
+          if (Exit.isSuccess(exit)) return exit.value;
+          if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt;
+          const { message, defect } = messageOf(exit.cause);
+          let logFile: string | undefined;
+          if (defect) {
+            logFile = join(store.paths.root, "logs", `${node.id.replace(/[^\w.=,-]+/g, "_")}.log`);
+            const text = `${new Date().toISOString()} ${node.id} key=${key}\n${Cause.pretty(exit.cause)}\n\n`;
+            yield* Effect.promise(() =>
+              mkdir(join(store.paths.root, "logs"), { recursive: true }).then(() => appendFile(logFile!, text)),
+            );
+          }
+          return {
+            id: node.id,
+            stage: node.stage.name,
+            status: "failed",
+            key,
+            durationMs: Date.now() - started,
+            error: message,
+            ...(logFile === undefined ? {} : { logFile }),
+          } satisfies NodeResult;
+        });
+
+      yield* Effect.forEach(
+        dag.order,
+        (id) =>
+          runNode(dag.nodes.get(id)!).pipe(
+            Effect.tap((result) => Effect.sync(() => emit({ type: "finish", result }))),
+            Effect.flatMap((result) => Deferred.succeed(done.get(id)!, result)),
+          ),
+        { concurrency: "unbounded", discard: true },
+      );
+      const results: NodeResult[] = [];
+      for (const id of dag.order) results.push(yield* Deferred.await(done.get(id)!));
+      return results;
+    }),
+  );
+
+interface StagedArtifact {
+  readonly file: string;
+  readonly kind: "table" | "file";
+  readonly rows?: number;
+  readonly schema?: unknown;
+}
+
+/** Binds StageIO to one node: its upstream artifacts (read-only), its staging directory and its scratch directory. */
+const makeStageIO = <C, R>(
+  node: DagNode<C, R>,
+  upstream: Readonly<Record<string, NodeResult>>,
+  staging: Staging,
+  store: ArtifactStore,
+  key: string,
+  onProgress: (u: { fraction?: number; message?: string }) => void,
+) => {
+  const written = new Map<string, StagedArtifact>();
+  const runtime: Record<string, unknown> = {};
+  const outputs = node.stage.outputs;
+
+  const artifactPath = (input: string, artifact: string): Effect.Effect<string, StageError> => {
+    const r = upstream[input];
+    if (r === undefined) return Effect.fail(new StageError({ message: `${node.id} has no input "${input}"` }));
+    const entry = r.manifest!.artifacts[artifact];
+    if (entry === undefined) {
+      return Effect.fail(new StageError({ message: `input ${input} (${r.id}) has no artifact "${artifact}"` }));
+    }
+    return Effect.succeed(join(r.dir!, entry.file));
+  };
+
+  const service: StageIOService = {
+    inputNames: Object.keys(node.deps),
+    inputParams: (input) => {
+      const depId = node.deps[input];
+      return depId === undefined ? undefined : upstream[input]?.manifest?.params;
+    },
+    readTable: (input, artifact) =>
+      Effect.flatMap(artifactPath(input, artifact), (path) =>
+        tryStage(`cannot read ${input}/${artifact}`, () => readParquet(path)),
+      ),
+    forEachRowBatch: (input, artifact, onBatch) =>
+      Effect.flatMap(artifactPath(input, artifact), (path) =>
+        Effect.flatMap(Effect.runtime<never>(), (rt) =>
+          tryStage(`cannot read ${input}/${artifact}`, () =>
+            readParquetBatches(path, (rows: ReadonlyArray<Row>) =>
+              Effect.runPromise(Effect.provide(onBatch(rows), rt)),
+            ),
+          ),
+        ),
+      ).pipe(Effect.asVoid),
+    inputPath: artifactPath,
+    writeTable: (artifact, rows) => {
+      const spec = outputs[artifact];
+      if (spec === undefined || spec.kind !== "table") {
+        return Effect.fail(new StageError({ message: `${node.stage.name} declares no table output "${artifact}"` }));
+      }
+      const file = `${artifact}.parquet`;
+      return tryStage(`cannot write ${artifact}`, () => writeParquet(join(staging.dir, file), spec, rows)).pipe(
+        Effect.map((count) => {
+          written.set(artifact, { file, kind: "table", rows: count, schema: spec.columns });
+        }),
+      );
+    },
+    outputPath: (artifact) => {
+      const spec = outputs[artifact];
+      if (spec === undefined || spec.kind !== "file") {
+        throw new Error(`${node.stage.name} declares no file output "${artifact}"`);
+      }
+      written.set(artifact, { file: artifact, kind: "file" });
+      return join(staging.dir, artifact);
+    },
+    scratchDir: tryStage("cannot create the scratch directory", () => store.scratchDir(key)),
+    progress: (u) => Effect.sync(() => onProgress(u)),
+    recordRuntime: (k, v) =>
+      Effect.sync(() => {
+        runtime[k] = v;
+      }),
+  };
+
+  const finish = Effect.suspend(() => {
+    const missing = Object.keys(outputs).filter((name) => !written.has(name));
+    if (missing.length > 0) {
+      return Effect.fail(new StageError({ message: `${node.id} did not write its output(s): ${missing.join(", ")}` }));
+    }
+    return Effect.succeed(Object.fromEntries(written));
+  });
+
+  return { service, finish, runtime };
+};
+

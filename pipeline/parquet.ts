@@ -1,0 +1,114 @@
+/** Parquet reading and writing for table artifacts, via parquetjs-lite. Output bytes depend only on the rows. */
+import parquet from "parquetjs-lite";
+import type { Cell, Row, TableOutput } from "./stage.ts";
+
+/** Rows per row group: large enough to amortise per-group overhead, small enough to stream. */
+const ROW_GROUP_SIZE = 8192;
+
+const parquetSchema = (spec: TableOutput) =>
+  new parquet.ParquetSchema(
+    Object.fromEntries(
+      Object.entries(spec.columns).map(([name, col]) => [
+        name,
+        col.optional === true ? { type: col.type, optional: true } : { type: col.type },
+      ]),
+    ),
+  );
+
+/** A type check of one value against its column, so a stage bug fails with the column's name instead of bad bytes. */
+const checkCell = (spec: TableOutput, row: Row, rowIndex: number): void => {
+  for (const [name, col] of Object.entries(spec.columns)) {
+    const v = row[name];
+    if (v === null || v === undefined) {
+      if (col.optional === true) continue;
+      throw new Error(`row ${rowIndex}: column "${name}" is required but missing`);
+    }
+    const ok =
+      col.type === "DOUBLE" ? typeof v === "number"
+      : col.type === "INT32" ? typeof v === "number" && Number.isInteger(v)
+      : col.type === "INT64" ? (typeof v === "number" && Number.isInteger(v)) || typeof v === "bigint"
+      : col.type === "BOOLEAN" ? typeof v === "boolean"
+      : col.type === "UTF8" ? typeof v === "string"
+      : v instanceof Uint8Array;
+    if (!ok) throw new Error(`row ${rowIndex}: column "${name}" expects ${col.type}, got ${typeof v}`);
+  }
+  for (const name of Object.keys(row)) {
+    if (!(name in spec.columns)) throw new Error(`row ${rowIndex}: unknown column "${name}"`);
+  }
+};
+
+/** Writes rows to a Parquet file; returns the row count. */
+export const writeParquet = async <T extends { readonly [K in keyof T]: Cell }>(
+  path: string,
+  spec: TableOutput,
+  rows: Iterable<T> | AsyncIterable<T>,
+): Promise<number> => {
+  const writer = await parquet.ParquetWriter.openFile(parquetSchema(spec), path, { rowGroupSize: ROW_GROUP_SIZE });
+  let count = 0;
+  try {
+    for await (const typed of rows) {
+      const row = typed as Row;
+      checkCell(spec, row, count);
+      const cells: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(row)) {
+        if (v === null || v === undefined) continue;
+        cells[k] = v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v;
+      }
+      await writer.appendRow(cells);
+      count++;
+    }
+  } finally {
+    await writer.close();
+  }
+  return count;
+};
+
+const toNumber = (n: number | { toNumber(): number }) => (typeof n === "number" ? n : n.toNumber());
+
+export const parquetRowCount = async (path: string): Promise<number> => {
+  const reader = await parquet.ParquetReader.openFile(path);
+  try {
+    return toNumber(reader.getRowCount());
+  } finally {
+    await reader.close();
+  }
+};
+
+/** Streams rows in batches; absent optional values read back as null. */
+export const readParquetBatches = async (
+  path: string,
+  onBatch: (rows: ReadonlyArray<Row>) => Promise<void>,
+  batchSize = ROW_GROUP_SIZE,
+): Promise<number> => {
+  const reader = await parquet.ParquetReader.openFile(path);
+  let count = 0;
+  try {
+    const cursor = reader.getCursor();
+    const fields = Object.keys(reader.schema.fields);
+    let batch: Row[] = [];
+    for (let row = await cursor.next(); row !== null; row = await cursor.next()) {
+      for (const f of fields) if (!(f in row)) row[f] = null; // absent optional values read as null
+      batch.push(row as Row);
+      if (batch.length >= batchSize) {
+        await onBatch(batch);
+        count += batch.length;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) {
+      await onBatch(batch);
+      count += batch.length;
+    }
+  } finally {
+    await reader.close();
+  }
+  return count;
+};
+
+export const readParquet = async (path: string): Promise<Row[]> => {
+  const out: Row[] = [];
+  await readParquetBatches(path, async (rows) => {
+    out.push(...rows);
+  });
+  return out;
+};

@@ -1,0 +1,33 @@
+/** Minimal typings for the parts of parquetjs-lite the engine uses (the package ships none). */
+declare module "parquetjs-lite" {
+  export interface FieldDefinition {
+    type: string;
+    optional?: boolean;
+    compression?: string;
+  }
+  export class ParquetSchema {
+    constructor(fields: Record<string, FieldDefinition>);
+  }
+  export class ParquetWriter {
+    static openFile(schema: ParquetSchema, path: string, opts?: Record<string, unknown>): Promise<ParquetWriter>;
+    appendRow(row: Record<string, unknown>): Promise<void>;
+    setRowGroupSize(rows: number): void;
+    close(): Promise<void>;
+  }
+  export interface ParquetCursor {
+    next(): Promise<Record<string, unknown> | null>;
+  }
+  export class ParquetReader {
+    readonly schema: { fields: Record<string, unknown> };
+    static openFile(path: string): Promise<ParquetReader>;
+    getCursor(columns?: string[]): ParquetCursor;
+    getRowCount(): number | { toNumber(): number };
+    close(): Promise<void>;
+  }
+  const parquet: {
+    ParquetSchema: typeof ParquetSchema;
+    ParquetWriter: typeof ParquetWriter;
+    ParquetReader: typeof ParquetReader;
+  };
+  export default parquet;
+}
