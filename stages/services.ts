@@ -1,0 +1,41 @@
+/** Services the paper's stages need beyond StageIO, as Effect tags, so tests can swap them. */
+import { Context, Effect, Layer } from "effect";
+import { StageError } from "../pipeline/stage.ts";
+import { selectBackend, type BackendInfo } from "../science/backend/select.ts";
+
+/** Where the raw distribution files live, and whether they may be downloaded when missing. */
+export class DataSource extends Context.Tag("paper/DataSource")<
+  DataSource,
+  { readonly dataDir: string; readonly online: boolean }
+>() {}
+
+/** The TensorFlow.js backend, chosen once per run and only when a stage first asks for it. */
+export class Backend extends Context.Tag("paper/Backend")<
+  Backend,
+  { readonly get: Effect.Effect<BackendInfo, StageError> }
+>() {}
+
+/** Builds the lazy, memoised backend service for `--backend CHOICE`. */
+export const backendLayer = (choice: string) =>
+  Layer.effect(
+    Backend,
+    Effect.map(
+      Effect.cached(
+        Effect.tryPromise({
+          try: () => selectBackend(choice),
+          catch: (e) => new StageError({ message: (e as Error).message }),
+        }),
+      ),
+      (get) => ({ get }),
+    ),
+  );
+
+/** What goes into every manifest of a stage that used the backend. */
+export const backendRecord = (b: BackendInfo) => ({
+  name: b.name,
+  tensorflow: b.tfVersion,
+  tfjs: b.tfjsVersion,
+  threads: b.threads,
+  deterministic: b.deterministic,
+  env: b.env,
+});

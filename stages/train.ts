@@ -1,0 +1,121 @@
+/**
+ * train(dataset, L, seed): trains the paper's pre-activation ResNet with L blocks per section. Checkpoints every
+ * epoch into the node's scratch directory, so a killed run resumes from its last epoch and ends bit-identical.
+ */
+import { dirname } from "node:path";
+import { Effect, Schema } from "effect";
+import { DATASETS } from "../science/data/datasets.ts";
+import { saveResNet, MODEL_JSON, WEIGHTS_BIN, type TF } from "../science/resnet.ts";
+import { trainModel, type EpochMetrics } from "../science/training.ts";
+import { columns, defineStage, dependOn, file, StageError, StageIO, table, volatileTable } from "../pipeline/stage.ts";
+import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
+import { readChannelStats, readImages } from "./images.ts";
+import { preprocess } from "./preprocess.ts";
+import { Backend, backendRecord } from "./services.ts";
+
+const TrainParamsSchema = Schema.Struct({
+  dataset: DatasetName,
+  L: Schema.Int.pipe(Schema.between(1, 100)),
+  seed: Schema.Int.pipe(Schema.nonNegative()),
+  epochs: Schema.Int.pipe(Schema.positive()),
+  trainSubset: Schema.Int.pipe(Schema.nonNegative()),
+  batchSize: Schema.Int.pipe(Schema.positive()),
+  augment: Schema.Boolean,
+  learningRate: Schema.Number.pipe(Schema.positive()),
+  momentum: Schema.Number,
+  weightDecay: Schema.Number.pipe(Schema.nonNegative()),
+  schedule: Schema.Literal("cosine", "step"),
+});
+
+export const train = defineStage({
+  name: "train",
+  version: "1",
+  description: "train the pre-activation ResNet with L blocks per section",
+  params: TrainParamsSchema,
+  resources: "gpu",
+  instances: (config: PaperConfig) =>
+    config.datasets.flatMap((dataset) => runsOf(config, dataset).map(({ L, seed }) => trainParamsFor(config, dataset, L, seed))),
+  inputs: (p) => ({ data: dependOn(preprocess, { dataset: p.dataset }) }),
+  label: (p) => `${p.dataset},L=${p.L},seed=${p.seed}`,
+  outputs: {
+    [MODEL_JSON]: file("tfjs model topology and weights manifest"),
+    [WEIGHTS_BIN]: file("tfjs weights"),
+    epochs: table(
+      "per-epoch training metrics",
+      columns("epoch:INT32 trainLoss:DOUBLE trainError:DOUBLE testError:DOUBLE learningRate:DOUBLE"),
+    ),
+    timings: volatileTable("per-epoch wall time and throughput", columns("epoch:INT32 seconds:DOUBLE imagesPerSecond:DOUBLE")),
+  },
+  run: (p) =>
+    Effect.gen(function* () {
+      const io = yield* StageIO;
+      const backend = yield* (yield* Backend).get;
+      yield* io.recordRuntime("backend", backendRecord(backend));
+      const spec = DATASETS[p.dataset];
+      const [h, w, c] = spec.imageShape;
+      yield* io.progress({ message: "loading data" });
+      const trainSet = yield* readImages("data", "train", h * w * c, p.trainSubset);
+      const testSet = yield* readImages("data", "test", h * w * c);
+      const { mean, std } = yield* readChannelStats("data");
+      const checkpointDir = yield* io.scratchDir;
+      const stepsPerEpoch = Math.ceil(trainSet.count / p.batchSize);
+      let last: EpochMetrics | undefined;
+      const progress = (fraction: number, message: string) => Effect.runFork(io.progress({ fraction, message }));
+      const result = yield* Effect.tryPromise({
+        try: (signal) =>
+          trainModel(backend.tf as unknown as TF, {
+            train: trainSet,
+            test: testSet,
+            shape: [h, w, c],
+            mean,
+            std,
+            blocksPerSection: p.L,
+            seed: p.seed,
+            epochs: p.epochs,
+            batchSize: p.batchSize,
+            learningRate: p.learningRate,
+            momentum: p.momentum,
+            weightDecay: p.weightDecay,
+            schedule: p.schedule,
+            augment: p.augment,
+            checkpointDir,
+            signal,
+            onStep: ({ epoch, step }) => {
+              if (step % 10 === 0 || step === stepsPerEpoch) {
+                const done = (epoch - 1) * stepsPerEpoch + step;
+                const rate = last ? `, last epoch ${last.imagesPerSecond.toFixed(0)} img/s` : "";
+                progress(done / (p.epochs * stepsPerEpoch), `epoch ${epoch}/${p.epochs} step ${step}/${stepsPerEpoch}${rate}`);
+              }
+            },
+            onEpoch: (m) => {
+              last = m;
+              progress(m.epoch / p.epochs, `epoch ${m.epoch}: test error ${(100 * m.testError).toFixed(2)}%, ${m.imagesPerSecond.toFixed(0)} img/s`);
+            },
+          }),
+        catch: (e) => new StageError({ message: `training failed: ${(e as Error).message}` }),
+      });
+      yield* Effect.gen(function* () {
+        yield* io.recordRuntime("resumedEpochs", result.resumedEpochs);
+        const modelPath = io.outputPath(MODEL_JSON);
+        io.outputPath(WEIGHTS_BIN);
+        yield* Effect.tryPromise({
+          try: () => saveResNet(result.model, dirname(modelPath)),
+          catch: (e) => new StageError({ message: `cannot save the model: ${(e as Error).message}` }),
+        });
+        yield* io.writeTable(
+          "epochs",
+          result.metrics.map((m) => ({
+            epoch: m.epoch,
+            trainLoss: m.trainLoss,
+            trainError: m.trainError,
+            testError: m.testError,
+            learningRate: m.learningRate,
+          })),
+        );
+        yield* io.writeTable(
+          "timings",
+          result.metrics.map((m) => ({ epoch: m.epoch, seconds: m.seconds, imagesPerSecond: m.imagesPerSecond })),
+        );
+      }).pipe(Effect.ensuring(Effect.sync(() => result.model.dispose())));
+    }),
+});
