@@ -300,6 +300,31 @@ describe("concurrency", () => {
   });
 });
 
+describe("crash safety", () => {
+  it("kill -9 in the middle of a run, then a rerun, leaves a valid cache", async () => {
+    setBehaviour({ sleepMs: 300 });
+    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/fake-cli.ts", "run", "all", "--cache-dir", cacheDir], {
+      cwd: repoRoot,
+      env: { ...process.env, FAKE_DIR: dir },
+      stdio: "ignore",
+    });
+    // Kill while the power nodes are running (after the sources were committed).
+    for (let t = 0; t < 200 && !(runCounts(dir)["power[a]"] ?? 0); t++) await new Promise((r) => setTimeout(r, 50));
+    child.kill("SIGKILL");
+    await new Promise((r) => child.on("close", r));
+    const store = await ArtifactStore.open(cacheDir);
+    for (const m of (await store.list()).manifests) expect((await store.lookup(m.key, { full: true })).status).toBe("hit");
+    setBehaviour({});
+    const rerun = await runJson("all");
+    expect(rerun.code).toBe(0);
+    expect(statusOf(rerun.summary)["total[all]"]).toBe("ran");
+    const after = await ArtifactStore.open(cacheDir);
+    const manifests = (await after.list()).manifests;
+    expect(manifests).toHaveLength(5);
+    for (const m of manifests) expect((await after.lookup(m.key, { full: true })).status).toBe("hit");
+  });
+});
+
 describe("inspect, status and gc", () => {
   it("inspect shows the manifest, schema and first rows; status and gc reflect the configuration", async () => {
     await runJson("all");

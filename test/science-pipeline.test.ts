@@ -1,0 +1,91 @@
+/**
+ * The paper's pipeline end to end on a tiny slice of real MNIST with the native backend: every stage runs, the
+ * aggregate agrees with a slow recomputation from the probe table, and a second run is entirely cached.
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ArtifactStore } from "../cache/store.ts";
+import { main } from "../pipeline/cli.ts";
+import { readParquet } from "../pipeline/parquet.ts";
+import { paperPipeline } from "../stages/index.ts";
+
+const dataDir = resolve(import.meta.dirname, "../../shared/datasets");
+const haveData = existsSync(join(dataDir, "MNIST/raw/train-images-idx3-ubyte.gz"));
+const cacheDir = mkdtempSync(join(tmpdir(), "science-"));
+afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
+
+const capture = () => {
+  let text = "";
+  const stream = { isTTY: false, columns: 120, write: (c: string) => ((text += c), true) } as unknown as NodeJS.WriteStream;
+  return { stream, text: () => text };
+};
+
+const TINY = [
+  "--preset", "smoke", "--data-dir", dataDir, "--cache-dir", cacheDir, "--backend", "tensorflow", "--offline",
+  "--set", "mnist.trainSubset=256", "--set", "mnist.depths=[1,2]", "--set", "mnist.probeImages=64", "--set", "mnist.batchSize=64",
+];
+
+const run = async (...args: string[]) => {
+  const out = capture();
+  const err = capture();
+  const code = await main(paperPipeline, args, { out: out.stream, err: err.stream });
+  return { code, out: out.text(), err: err.text() };
+};
+
+describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, () => {
+  it("runs every stage, aggregates what the probe measured, and reruns nothing", async () => {
+    const first = await run("run", "all", ...TINY, "--json");
+    expect(first.code, first.err).toBe(0);
+    const nodes = JSON.parse(first.out).nodes as Array<{ id: string; status: string }>;
+    expect(nodes.map((n) => n.id)).toEqual([
+      "download[mnist]",
+      "preprocess[mnist]",
+      "train[mnist,L=1,seed=0]",
+      "train[mnist,L=2,seed=0]",
+      "probe[mnist,L=1,seed=0]",
+      "probe[mnist,L=2,seed=0]",
+      "aggregate[mnist]",
+      "fit[mnist]",
+      "stop-rule[mnist,eps=0.1]",
+    ]);
+    expect(nodes.every((n) => n.status === "ran")).toBe(true);
+
+    const store = await ArtifactStore.open(cacheDir);
+    const { manifests } = await store.list();
+    const byId = (id: string) => manifests.find((m) => m.nodeId === id)!;
+    const table = (id: string, artifact: string) =>
+      readParquet(join(store.objectDir(byId(id).key), byId(id).artifacts[artifact]!.file));
+
+    expect((byId("train[mnist,L=2,seed=0]").runtime.backend as { name: string }).name).toBe("tensorflow");
+    const probe = await table("probe[mnist,L=2,seed=0]", "perturbations");
+    expect(probe).toHaveLength(3 * 2 * 64);
+    // Slow reference: d per section = sum over blocks of the mean over images of abs (and of scaled).
+    const sections = await table("aggregate[mnist]", "sections");
+    for (const section of [0, 1, 2]) {
+      let d = 0;
+      let dScaled = 0;
+      for (const block of [0, 1]) {
+        const rows = probe.filter((r) => r.section === section && r.block === block);
+        expect(rows).toHaveLength(64);
+        d += rows.reduce((s, r) => s + (r.abs as number), 0) / rows.length;
+        dScaled += rows.reduce((s, r) => s + (r.scaled as number), 0) / rows.length;
+      }
+      const row = sections.find((r) => r.depth === 2 && r.section === section)!;
+      expect(row.distance as number).toBeCloseTo(d, 10);
+      expect(row.scaledDistance as number).toBeCloseTo(dScaled, 10);
+      expect(row.meanScaledPerturbation as number).toBeCloseTo(dScaled / 2, 10);
+    }
+    const epochs = await table("train[mnist,L=2,seed=0]", "epochs");
+    expect(sections.find((r) => r.depth === 2)!.testError).toBe(epochs.at(-1)!.testError);
+    const rules = await table("stop-rule[mnist,eps=0.1]", "rules");
+    const overall = rules.filter((r) => r.seed === null && (r.section as number) >= 0);
+    expect(overall.map((r) => r.paperScaledDistance)).toEqual([4.11, 3.12, 4.58]);
+    for (const r of overall) expect(r.predictedDepth).toBe(Math.ceil((r.scaledDistance as number) / 0.1 - 1e-9));
+
+    const second = await run("run", "all", ...TINY, "--json");
+    expect(second.code).toBe(0);
+    expect((JSON.parse(second.out).nodes as Array<{ status: string }>).every((n) => n.status === "cached")).toBe(true);
+  }, 300_000);
+});
