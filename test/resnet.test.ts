@@ -1,0 +1,306 @@
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import * as tfjs from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { selectBackend } from "../science/backend/select.ts";
+import {
+  type ResNet,
+  type TF,
+  batchNormTraining,
+  createResNet,
+  layerCounts,
+  loadResNet,
+  reluTraining,
+  saveResNet,
+  serializeResNet,
+  toModelInput,
+} from "../science/resnet.ts";
+import { Rng, hashWords } from "../science/rng.ts";
+
+// Every suite runs on the pure-JS cpu backend and, when its binding is built, on native TensorFlow.
+const native = await selectBackend("tensorflow").then(
+  (info) => ({ tf: info.tf as TF, reason: "" }),
+  (error: unknown) => ({ tf: undefined, reason: error instanceof Error ? error.message : String(error) }),
+);
+const BACKENDS = [
+  { name: "cpu", tf: tfjs as TF, reason: "" },
+  { name: "tensorflow", tf: native.tf, reason: native.reason },
+];
+
+const MNIST = [28, 28, 1] as const;
+const CIFAR = [32, 32, 3] as const;
+
+function randomPixels(tf: TF, count: number, shape: readonly [number, number, number], seed: number): tfjs.Tensor4D {
+  const rng = Rng.fromSeed(seed);
+  const values = Int32Array.from({ length: count * shape[0] * shape[1] * shape[2] }, () => rng.nextInt(256));
+  return tf.tensor4d(values, [count, ...shape], "int32");
+}
+
+async function weightBytes(model: ResNet): Promise<Uint8Array> {
+  return (await serializeResNet(model)).weightsBin;
+}
+
+describe("rng", () => {
+  it("is deterministic per seed and stream, and restores from its state", () => {
+    const draw = (rng: Rng): number[] => Array.from({ length: 5 }, () => rng.nextUint32());
+    expect(draw(Rng.fromSeed(1, 2))).toEqual(draw(Rng.fromSeed(1, 2)));
+    expect(draw(Rng.fromSeed(1, 2))).not.toEqual(draw(Rng.fromSeed(1, 3)));
+    expect(draw(Rng.fromSeed(1))).not.toEqual(draw(Rng.fromSeed(2)));
+    const rng = Rng.fromSeed(9);
+    draw(rng);
+    const state = JSON.parse(JSON.stringify(rng.state()));
+    expect(draw(Rng.fromState(state))).toEqual(draw(rng));
+    expect(hashWords([2 ** 40 + 1])).not.toBe(hashWords([1])); // high words matter
+  });
+
+  it("draws uniform integers, permutations and standard normals", () => {
+    const rng = Rng.fromSeed(3);
+    const counts = new Array<number>(7).fill(0);
+    for (let i = 0; i < 70_000; i++) counts[rng.nextInt(7)]!++;
+    for (const c of counts) expect(Math.abs(c - 10_000)).toBeLessThan(500); // ~5 sigma
+    expect([...rng.permutation(50)].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    let sum = 0;
+    let sumSq = 0;
+    const n = 50_000;
+    for (let i = 0; i < n; i++) {
+      const z = rng.nextNormal();
+      expect(Number.isFinite(z)).toBe(true);
+      sum += z;
+      sumSq += z * z;
+    }
+    expect(Math.abs(sum / n)).toBeLessThan(0.03);
+    expect(Math.abs(sumSq / n - 1)).toBeLessThan(0.03);
+  });
+});
+
+describe("layer counts", () => {
+  it.each([1, 2, 5, 100])("L=%i: 6L+2 paper layers; the two 1x1 transitions are extra", (L) => {
+    const counts = layerCounts(L);
+    expect(counts.paperWeightedLayers).toBe(6 * L + 2);
+    expect(counts.transitionConvs).toBe(2);
+    expect(counts.allWeightedLayers).toBe(6 * L + 4);
+    expect(counts.residualBlocks).toBe(3 * L);
+  });
+});
+
+for (const backend of BACKENDS) {
+  const tf = backend.tf;
+  const title = tf === undefined ? `${backend.name} backend (skipped: ${backend.reason})` : `${backend.name} backend`;
+  describe.skipIf(tf === undefined)(title, () => {
+    if (tf === undefined) return;
+    beforeAll(async () => {
+      await tf.setBackend(backend.name);
+    });
+
+    describe.each([
+      { input: MNIST, sections: [[28, 28, 16], [14, 14, 32], [7, 7, 64]] },
+      { input: CIFAR, sections: [[32, 32, 16], [16, 16, 32], [8, 8, 64]] },
+      { input: [7, 9, 2] as const, sections: [[7, 9, 16], [4, 5, 32], [2, 3, 64]] },
+    ])("input $input", ({ input, sections }) => {
+      it.each([1, 2, 5])("L=%i: block shapes per section, logits, and weighted layers", (L) => {
+        const model = createResNet(tf, { inputShape: input, blocksPerSection: L, classes: 10, seed: 1 });
+        try {
+          const seen: Array<{ section: number; block: number; shapeIn: number[]; shapeOut: number[] }> = [];
+          const logits = tf.tidy(() =>
+            model.forward(toModelInput(tf, randomPixels(tf, 2, input, 1), [0.5, 0.5, 0.5].slice(0, input[2]), [0.25, 0.25, 0.25].slice(0, input[2])), {
+              training: false,
+              onBlock: (section, block, xIn, xOut) => seen.push({ section, block, shapeIn: xIn.shape, shapeOut: xOut.shape }),
+            }),
+          );
+          expect(logits.shape).toEqual([2, 10]);
+          expect([...logits.dataSync()].every(Number.isFinite)).toBe(true);
+          logits.dispose();
+          const expected = sections.flatMap((hwc, s) =>
+            Array.from({ length: L }, (_, b) => ({ section: s + 1, block: b + 1, shapeIn: [2, ...hwc], shapeOut: [2, ...hwc] })),
+          );
+          expect(seen).toEqual(expected);
+          expect(model.sectionShapes()).toEqual(sections);
+
+          // The paper's 6L+2 counts the 3x3 convs and the dense layer; the 1x1 transitions are separate.
+          const kernels = model.variables.filter((v) => v.role === "conv-kernel" || v.role === "dense-kernel");
+          const threeByThree = kernels.filter((v) => v.shape[0] === 3 && v.shape[1] === 3).length;
+          const dense = kernels.filter((v) => v.role === "dense-kernel").length;
+          const oneByOne = kernels.filter((v) => v.shape[0] === 1 && v.shape[1] === 1).length;
+          expect(threeByThree + dense).toBe(6 * L + 2);
+          expect(model.layerCounts().paperWeightedLayers).toBe(threeByThree + dense);
+          expect(oneByOne).toBe(model.layerCounts().transitionConvs);
+        } finally {
+          model.dispose();
+        }
+      });
+    });
+
+    it("same seed gives the same weights; another seed other weights; He-normal scale", async () => {
+      const options = { inputShape: CIFAR, blocksPerSection: 2, classes: 10 } as const;
+      const a = createResNet(tf, { ...options, seed: 42 });
+      const b = createResNet(tf, { ...options, seed: 42 });
+      const c = createResNet(tf, { ...options, seed: 43 });
+      try {
+        const [wa, wb, wc] = await Promise.all([a, b, c].map(weightBytes));
+        expect(Buffer.from(wa!).equals(Buffer.from(wb!))).toBe(true);
+        expect(Buffer.from(wa!).equals(Buffer.from(wc!))).toBe(false);
+        const conv = a.variables.find((v) => v.name === "section3/block2/conv1")!;
+        const values = conv.variable.dataSync() as Float32Array;
+        const std = Math.sqrt(values.reduce((sum, x) => sum + x * x, 0) / values.length);
+        expect(std / Math.sqrt(2 / (3 * 3 * 64))).toBeGreaterThan(0.98);
+        expect(std / Math.sqrt(2 / (3 * 3 * 64))).toBeLessThan(1.02);
+      } finally {
+        for (const m of [a, b, c]) m.dispose();
+      }
+    });
+
+    if (backend.name !== "cpu") {
+      it("creates bit-identical weights to the cpu backend for the same seed", async () => {
+        const options = { inputShape: MNIST, blocksPerSection: 1, classes: 10, seed: 7 } as const;
+        const here = createResNet(tf, options);
+        await tf.setBackend("cpu");
+        const onCpu = createResNet(tf, options);
+        try {
+          const cpuBytes = await weightBytes(onCpu);
+          await tf.setBackend(backend.name);
+          expect(Buffer.from(await weightBytes(here)).equals(Buffer.from(cpuBytes))).toBe(true);
+        } finally {
+          await tf.setBackend(backend.name);
+          here.dispose();
+          onCpu.dispose();
+        }
+      });
+    }
+
+    it("training mode uses batch statistics and updates moving averages by 0.1; eval mode uses them", () => {
+      const model = createResNet(tf, { inputShape: [6, 6, 1], blocksPerSection: 1, classes: 10, seed: 3 });
+      try {
+        const pixels = randomPixels(tf, 4, [6, 6, 1], 2);
+        const x = toModelInput(tf, pixels, [0.5], [0.3]);
+        pixels.dispose();
+        // The head BN normalises the output of the last block; capture it to compute its batch moments.
+        let headInput: Float32Array = new Float32Array();
+        tf.tidy(() =>
+          model.forward(x, {
+            training: true,
+            onBlock: (section, _block, _xIn, xOut) => {
+              if (section === 3) headInput = xOut.dataSync() as Float32Array;
+            },
+          }),
+        );
+        const channels = 64;
+        const perChannel = headInput.length / channels;
+        const byName = (name: string): Float32Array => model.variables.find((v) => v.name === name)!.variable.dataSync() as Float32Array;
+        const movingMean = byName("head/bn/movingMean");
+        const movingVariance = byName("head/bn/movingVariance");
+        for (let ch = 0; ch < channels; ch++) {
+          let sum = 0;
+          for (let k = ch; k < headInput.length; k += channels) sum += headInput[k]!;
+          const mean = sum / perChannel;
+          let sq = 0;
+          for (let k = ch; k < headInput.length; k += channels) sq += (headInput[k]! - mean) ** 2;
+          const biasedVariance = sq / perChannel;
+          expect(movingMean[ch]).toBeCloseTo(0.9 * 0 + 0.1 * mean, 5);
+          expect(movingVariance[ch]).toBeCloseTo(0.9 * 1 + 0.1 * biasedVariance, 4);
+        }
+
+        // Eval mode: an image's logits do not depend on the rest of the batch; training mode: they do.
+        const logitsOf = (input: tfjs.Tensor4D, training: boolean): Float32Array =>
+          tf.tidy(() => model.forward(input, { training }).dataSync() as Float32Array);
+        const first = tf.slice(x, [0, 0, 0, 0], [2, 6, 6, 1]);
+        const evalAll = logitsOf(x, false).slice(0, 20);
+        const evalFirst = logitsOf(first, false);
+        for (let k = 0; k < 20; k++) expect(evalFirst[k]).toBeCloseTo(evalAll[k]!, 5);
+        const trainAll = logitsOf(x, true).slice(0, 20);
+        const trainFirst = logitsOf(first, true);
+        expect(Math.max(...trainFirst.map((v, k) => Math.abs(v - trainAll[k]!)))).toBeGreaterThan(1e-3);
+        first.dispose();
+        x.dispose();
+      } finally {
+        model.dispose();
+      }
+    });
+
+    it("hand-written BatchNorm and ReLU gradients equal TensorFlow.js autodiff", () => {
+      const rng = Rng.fromSeed(21);
+      const random = (shape: number[], scale: number, offset = 0): tfjs.Tensor =>
+        tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.nextNormal()), shape);
+      const x = random([3, 4, 5, 6], 2, 0.5) as tfjs.Tensor4D;
+      const gamma = random([6], 0.3, 1) as tfjs.Tensor1D;
+      const beta = random([6], 0.3) as tfjs.Tensor1D;
+      const w = random([3, 4, 5, 6], 1);
+      const maxRelativeDifference = (a: tfjs.Tensor, b: tfjs.Tensor): number =>
+        tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]! / tf.max(tf.abs(b)).dataSync()[0]!);
+      tf.tidy(() => {
+        let moments: Float32Array[] = [];
+        const ours = tf.grads((xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) =>
+          tf.sum(tf.mul(batchNormTraining(tf, xi as tfjs.Tensor4D, g as tfjs.Tensor1D, b as tfjs.Tensor1D, (mean, variance) => {
+            moments = [mean.dataSync() as Float32Array, variance.dataSync() as Float32Array];
+          }), w)),
+        )([x, gamma, beta]);
+        const autodiff = tf.grads((xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) => {
+          const { mean, variance } = tf.moments(xi, [0, 1, 2]);
+          return tf.sum(tf.mul(tf.batchNorm(xi as tfjs.Tensor4D, mean, variance, b as tfjs.Tensor1D, g as tfjs.Tensor1D, 1e-5), w));
+        })([x, gamma, beta]);
+        ours.forEach((g, i) => expect(maxRelativeDifference(g, autodiff[i]!)).toBeLessThan(1e-4));
+        const reference = tf.moments(x, [0, 1, 2]);
+        expect(maxRelativeDifference(tf.tensor1d(moments[0]!), reference.mean)).toBeLessThan(1e-6);
+        expect(maxRelativeDifference(tf.tensor1d(moments[1]!), reference.variance)).toBeLessThan(1e-6);
+        const values = batchNormTraining(tf, x, gamma, beta);
+        expect(maxRelativeDifference(values, tf.batchNorm(x, reference.mean, reference.variance, beta, gamma, 1e-5))).toBeLessThan(1e-5);
+
+        const withZeros = tf.mul(x, tf.cast(tf.greater(w, -0.5), "float32")) as tfjs.Tensor4D; // exact zeros too
+        const reluOurs = tf.grad((xi: tfjs.Tensor) => tf.sum(tf.mul(reluTraining(tf, xi as tfjs.Tensor4D), w)))(withZeros);
+        const reluAutodiff = tf.grad((xi: tfjs.Tensor) => tf.sum(tf.mul(tf.relu(xi), w)))(withZeros);
+        expect([...reluOurs.dataSync()]).toEqual([...reluAutodiff.dataSync()]);
+        expect([...reluTraining(tf, withZeros).dataSync()]).toEqual([...tf.relu(withZeros).dataSync()]);
+      });
+      tf.dispose([x, gamma, beta, w]);
+    });
+
+    describe("save and load", () => {
+      let dir = "";
+      beforeAll(async () => {
+        dir = await mkdtemp(path.join(tmpdir(), "resnet-test-"));
+      });
+      afterAll(async () => {
+        await rm(dir, { recursive: true, force: true });
+      });
+
+      it("round-trips to model.json + weights.bin with identical eval outputs", async () => {
+        const shape = [10, 10, 3] as const;
+        const model = createResNet(tf, { inputShape: shape, blocksPerSection: 2, classes: 10, seed: 12 });
+        const x = tf.tidy(() => toModelInput(tf, randomPixels(tf, 3, shape, 5), [0.49, 0.48, 0.45], [0.25, 0.24, 0.26]));
+        try {
+          // A training-mode pass moves the BN moving statistics off their initial values.
+          tf.tidy(() => model.forward(x, { training: true }));
+          await saveResNet(model, dir);
+          expect((await readdir(dir)).sort()).toEqual(["model.json", "weights.bin"]);
+          const json = JSON.parse(await readFile(path.join(dir, "model.json"), "utf8"));
+          expect(json.topology).toMatchObject({ arch: "preact-resnet-hauser2019", blocksPerSection: 2, inputShape: [10, 10, 3], classes: 10 });
+          expect(json.weightsManifest[0].paths).toEqual(["weights.bin"]);
+          expect(json.weightsManifest[0].weights.map((w: { name: string }) => w.name)).toEqual(model.variables.map((v) => v.name));
+
+          const loaded = await loadResNet(tf, dir);
+          try {
+            expect(loaded.config).toEqual(model.config);
+            expect(Buffer.from(await weightBytes(loaded)).equals(Buffer.from(await weightBytes(model)))).toBe(true);
+            const out = (m: ResNet): Float32Array => tf.tidy(() => m.forward(x, { training: false }).dataSync() as Float32Array);
+            expect(out(loaded)).toEqual(out(model));
+          } finally {
+            loaded.dispose();
+          }
+        } finally {
+          x.dispose();
+          model.dispose();
+        }
+      });
+    });
+
+    it("forward and dispose release every tensor", () => {
+      const before = tf.memory().numTensors;
+      const model = createResNet(tf, { inputShape: [8, 8, 1], blocksPerSection: 3, classes: 10, seed: 1 });
+      const x = tf.zeros([2, 8, 8, 1]) as tfjs.Tensor4D;
+      for (const training of [true, false]) tf.tidy(() => void model.forward(x, { training }));
+      x.dispose();
+      model.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  });
+}
