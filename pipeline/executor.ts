@@ -35,6 +35,7 @@ export interface NodeResult {
 export type ExecEvent =
   | { readonly type: "start"; readonly id: string; readonly reason: string }
   | { readonly type: "progress"; readonly id: string; readonly fraction?: number; readonly message?: string }
+  | { readonly type: "log"; readonly id: string; readonly message: string }
   | { readonly type: "waiting"; readonly id: string; readonly holderPid: number }
   | { readonly type: "corrupt"; readonly id: string; readonly reason: string }
   | { readonly type: "finish"; readonly result: NodeResult };
@@ -131,14 +132,21 @@ export const executeDag = <C, R>(
                 const again = yield* Effect.promise(() => store.lookup(key));
                 if (again.status === "hit") return cachedResult(again.manifest, again.dir, "made by another run");
               }
+              const runStarted = Date.now(); // after the queue and the lock: the node's own time
               const reason = forced ? "forced (--force)" : yield* Effect.promise(() => explainMiss(node, inputs, store));
               emit({ type: "start", id: node.id, reason });
               const staging = yield* Effect.acquireRelease(
                 tryStage("cannot create a staging directory", () => store.stage(node.id)),
                 (s, exit) => (Exit.isFailure(exit) ? Effect.promise(() => store.discard(s)) : Effect.void),
               );
-              const io = makeStageIO(node, upstream, staging, store, key, (u) =>
-                emit({ type: "progress", id: node.id, ...u }),
+              const io = makeStageIO(
+                node,
+                upstream,
+                staging,
+                store,
+                key,
+                (u) => emit({ type: "progress", id: node.id, ...u }),
+                (message) => emit({ type: "log", id: node.id, message }),
               );
               const startedAt = new Date();
               yield* node.stage
@@ -177,7 +185,7 @@ export const executeDag = <C, R>(
                 key,
                 manifest,
                 dir: store.objectDir(key),
-                durationMs: Date.now() - started,
+                durationMs: Date.now() - runStarted,
                 reason,
               } satisfies NodeResult;
             }),
@@ -237,6 +245,7 @@ const makeStageIO = <C, R>(
   store: ArtifactStore,
   key: string,
   onProgress: (u: { fraction?: number; message?: string }) => void,
+  onLog: (message: string) => void,
 ) => {
   const written = new Map<string, StagedArtifact>();
   const runtime: Record<string, unknown> = {};
@@ -295,6 +304,7 @@ const makeStageIO = <C, R>(
     },
     scratchDir: tryStage("cannot create the scratch directory", () => store.scratchDir(key)),
     progress: (u) => Effect.sync(() => onProgress(u)),
+    log: (message) => Effect.sync(() => onLog(message)),
     recordRuntime: (k, v) =>
       Effect.sync(() => {
         runtime[k] = v;

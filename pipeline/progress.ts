@@ -59,6 +59,9 @@ export const makeReporter = (stream: NodeJS.WriteStream, options: { quiet?: bool
           case "waiting":
             write(`waiting  ${e.id}: another run (pid ${e.holderPid}) is computing it`);
             break;
+          case "log":
+            write(`note     ${e.id}: ${e.message}`);
+            break;
           case "corrupt":
             write(`corrupt  ${e.id}: ${e.reason}; recomputing`);
             break;
@@ -106,6 +109,11 @@ export const makeReporter = (stream: NodeJS.WriteStream, options: { quiet?: bool
         case "waiting":
           clear();
           write(`waiting  ${e.id}: another run (pid ${e.holderPid}) is computing it`);
+          draw();
+          break;
+        case "log":
+          clear();
+          write(`note     ${e.id}: ${e.message}`);
           draw();
           break;
         case "corrupt":

@@ -110,6 +110,8 @@ export interface StageIOService {
   readonly outputPath: (artifact: string) => string;
   /** A durable directory private to this node that survives crashes (checkpoints); removed after the node succeeds. */
   readonly scratchDir: Effect.Effect<string, StageError>;
+  /** Prints one line for the user under the node's name (e.g. which backend runs). */
+  readonly log: (message: string) => Effect.Effect<void>;
   /** Reports progress: a fraction in [0, 1] and/or a short message. */
   readonly progress: (update: { readonly fraction?: number; readonly message?: string }) => Effect.Effect<void>;
   /** Records run-time facts (backend, library versions, threads) in the artifact's manifest. */

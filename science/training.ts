@@ -111,7 +111,10 @@ const STREAM_SHUFFLE = 1;
 const STREAM_AUGMENT = 2;
 const AUGMENT_PADDING = 4;
 
-/** Learning rate of epoch `epoch` (0-based) out of `epochs`. */
+/**
+ * Learning rate at `epoch` (0-based, fractional within an epoch) out of `epochs`: cosine annealing evaluated per step,
+ * or the step schedule (divided by 10 from epoch floor(E/2) and again from floor(3E/4)), constant within an epoch.
+ */
 export function learningRateAt(schedule: Schedule, baseRate: number, epoch: number, epochs: number): number {
   if (schedule === "cosine") return (baseRate * (1 + Math.cos((Math.PI * epoch) / epochs))) / 2;
   const drops = (epoch >= Math.floor(epochs / 2) ? 1 : 0) + (epoch >= Math.floor((3 * epochs) / 4) ? 1 : 0);
@@ -354,6 +357,8 @@ export async function trainModel(tf: TF, options: TrainOptions): Promise<TrainRe
           if (options.signal?.aborted) throw options.signal.reason ?? new Error("training aborted");
           const start = step * batchSize;
           const end = Math.min(count, start + batchSize);
+          // Cosine anneals every step (fractional epochs); the step schedule changes only at epoch boundaries.
+          const stepRate = learningRateAt(options.schedule, baseRate, epoch + step / stepsPerEpoch, epochs);
           const [nextLoss, nextErrors] = tf.tidy(() => {
             const indices = tf.tensor1d(plan.order.subarray(start, end), "int32");
             let pixels = tf.gather(trainImages, indices) as tfjs.Tensor4D;
@@ -370,7 +375,7 @@ export async function trainModel(tf: TF, options: TrainOptions): Promise<TrainRe
               const v = velocity.get(p.name)!;
               const g = p.decayed ? tf.add(grads[p.variable.name]!, tf.mul(p.variable, weightDecay)) : grads[p.variable.name]!;
               v.assign(tf.add(tf.mul(v, momentum), g));
-              p.variable.assign(tf.sub(p.variable, tf.mul(v, rate)));
+              p.variable.assign(tf.sub(p.variable, tf.mul(v, stepRate)));
             }
             const errorTotal = tf.add(errorSum, batchErrors!);
             batchErrors!.dispose(); // tf.keep exempted it from every tidy

@@ -12,7 +12,7 @@ import { columns, defineStage, dependOn, StageError, StageIO, table, type Row } 
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
 import { readChannelStats, readImages } from "./images.ts";
 import { preprocess } from "./preprocess.ts";
-import { Backend, backendRecord } from "./services.ts";
+import { Backend, backendRecord, describeBackend } from "./services.ts";
 import { train } from "./train.ts";
 
 const PROBE_BATCH = 100;
@@ -48,6 +48,7 @@ export const probe = defineStage({
       const io = yield* StageIO;
       const backend = yield* (yield* Backend).get;
       yield* io.recordRuntime("backend", backendRecord(backend));
+      yield* io.log(describeBackend(backend));
       const [h, w, c] = DATASETS[p.dataset].imageShape;
       const test = yield* readImages("data", "test", h * w * c, p.images);
       const { mean, std } = yield* readChannelStats("data");

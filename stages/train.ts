@@ -11,7 +11,7 @@ import { columns, defineStage, dependOn, file, StageError, StageIO, table, volat
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
 import { readChannelStats, readImages } from "./images.ts";
 import { preprocess } from "./preprocess.ts";
-import { Backend, backendRecord } from "./services.ts";
+import { Backend, backendRecord, describeBackend } from "./services.ts";
 
 const TrainParamsSchema = Schema.Struct({
   dataset: DatasetName,
@@ -51,6 +51,7 @@ export const train = defineStage({
       const io = yield* StageIO;
       const backend = yield* (yield* Backend).get;
       yield* io.recordRuntime("backend", backendRecord(backend));
+      yield* io.log(describeBackend(backend));
       const spec = DATASETS[p.dataset];
       const [h, w, c] = spec.imageShape;
       yield* io.progress({ message: "loading data" });
