@@ -3,6 +3,8 @@
  * User mistakes end with one line on stderr and exit code 2; failed nodes with exit code 1.
  */
 import { readFileSync } from "node:fs";
+import { copyFile, mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { Effect, Fiber } from "effect";
 import { ArtifactStore, type Manifest } from "../cache/store.ts";
@@ -41,7 +43,7 @@ const HELP = (name: string, extra: string) => `usage: ${name} <command> [options
 
 commands:
   run TARGET        compute TARGET (a stage name, stage[label], or all), reusing cached artifacts
-                    [--dry-run] [--force STAGE]... [--jobs N] [--gpus N] [--json]
+                    [--dry-run] [--force STAGE]... [--jobs N] [--gpus N] [--json] [--out DIR: copy the target's artifacts]
   status [TARGET]   list what is cached and what is stale for TARGET (default all)
   dag TARGET        print the graph [--format text|mermaid|dot]
   inspect REF       show an artifact: REF is a key (prefix), a node id like preprocess[mnist], or STAGE:label
@@ -176,10 +178,31 @@ const cmdRun = async <C, R>(ctx: Context<C, R>): Promise<number> => {
     `summary: ${by("ran").length} ran, ${by("cached").length} cached, ${by("failed").length} failed, ${by("skipped").length} skipped in ${(wallMs / 1000).toFixed(2)} s\n`,
   );
   for (const r of [...by("failed"), ...by("skipped")]) ctx.err.write(`  ${finishLine(r)}\n`);
+  const outDir = ctx.values.out as string | undefined;
+  if (outDir !== undefined) {
+    const copied = await copyTargets(dag.targets, results, outDir);
+    ctx.err.write(`copied ${copied} artifact file(s) of ${dag.targets.length} target node(s) to ${outDir}\n`);
+  }
   if (json) {
     ctx.out.write(`${JSON.stringify({ target, wallMs: Math.round(wallMs), nodes: results.map(nodeJson) }, null, 2)}\n`);
   }
   return by("failed").length + by("skipped").length > 0 ? 1 : 0;
+};
+
+/** Copies the artifacts of the target nodes into `outDir`: flat for one target, one folder per node id otherwise. */
+const copyTargets = async (targets: ReadonlyArray<string>, results: ReadonlyArray<NodeResult>, outDir: string): Promise<number> => {
+  let copied = 0;
+  for (const id of targets) {
+    const r = results.find((x) => x.id === id);
+    if (r?.manifest === undefined || r.dir === undefined) continue;
+    const dest = targets.length === 1 ? outDir : join(outDir, id.replace(/[^\w.=,-]+/g, "_"));
+    await mkdir(dest, { recursive: true });
+    for (const a of Object.values(r.manifest.artifacts)) {
+      await copyFile(join(r.dir, a.file), join(dest, a.file));
+      copied++;
+    }
+  }
+  return copied;
 };
 
 const planEntryJson = (plan: Plan, id: string) => {
@@ -372,7 +395,7 @@ const parsePositiveInt = (raw: unknown, flag: string, fallback: number, allowZer
 };
 
 const COMMANDS = {
-  run: { run: cmdRun, options: { "dry-run": { type: "boolean" }, force: { type: "string", multiple: true }, jobs: { type: "string", short: "j" }, gpus: { type: "string" } } },
+  run: { run: cmdRun, options: { out: { type: "string" }, "dry-run": { type: "boolean" }, force: { type: "string", multiple: true }, jobs: { type: "string", short: "j" }, gpus: { type: "string" } } },
   status: { run: cmdStatus, options: {} },
   dag: { run: cmdDag, options: { format: { type: "string" } } },
   inspect: { run: cmdInspect, options: { rows: { type: "string" }, list: { type: "boolean" } } },

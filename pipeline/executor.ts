@@ -267,6 +267,7 @@ const makeStageIO = <C, R>(
       const depId = node.deps[input];
       return depId === undefined ? undefined : upstream[input]?.manifest?.params;
     },
+    inputRuntime: (input) => upstream[input]?.manifest?.runtime ?? {},
     readTable: (input, artifact) =>
       Effect.flatMap(artifactPath(input, artifact), (path) =>
         tryStage(`cannot read ${input}/${artifact}`, () => readParquet(path)),

@@ -91,6 +91,8 @@ export interface StageIOService {
   readonly inputNames: ReadonlyArray<string>;
   /** The (encoded) parameters of the upstream node bound to an input. */
   readonly inputParams: (input: string) => unknown;
+  /** The run-time facts an upstream node recorded (backend, versions, threads): for reports, not part of any key. */
+  readonly inputRuntime: (input: string) => Readonly<Record<string, unknown>>;
   /** Reads every row of an upstream table artifact. */
   readonly readTable: (input: string, artifact: string) => Effect.Effect<ReadonlyArray<Row>, StageError>;
   /** Streams the rows of an upstream table artifact in order, one callback per row batch. */

@@ -132,6 +132,14 @@ describe("invalidation", () => {
     expect(statusOf(again.summary)).toMatchObject({ "source[c]": "ran", "power[c]": "ran", "total[all]": "ran", "power[a]": "cached" });
   });
 
+  it("--out copies the target's artifacts", async () => {
+    const out = join(dir, "out");
+    const r = await cli("run", "total", "--out", out);
+    expect(r.code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["note", "total.parquet"]);
+    expect(readFileSync(join(out, "note"), "utf8")).toBe(`sum=${1 + 4 + 9 + 16 + 25}\n`);
+  });
+
   it("a target runs only its upstream nodes", async () => {
     const r = await runJson("power");
     expect(Object.keys(statusOf(r.summary)).sort()).toEqual(["power[a]", "power[b]", "source[a]", "source[b]"]);
