@@ -2,7 +2,8 @@
  * The paper's pipeline end to end on a tiny slice of real MNIST with the native backend: every stage runs, the
  * aggregate agrees with a slow recomputation from the probe table, and a second run is entirely cached.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -87,5 +88,45 @@ describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, ()
     const second = await run("run", "all", ...TINY, "--json");
     expect(second.code).toBe(0);
     expect((JSON.parse(second.out).nodes as Array<{ status: string }>).every((n) => n.status === "cached")).toBe(true);
+  }, 300_000);
+
+  it("a training node killed with SIGKILL after an epoch resumes from its checkpoint and ends bit-identical", async () => {
+    const killedCache = mkdtempSync(join(tmpdir(), "killed-"));
+    const straightCache = mkdtempSync(join(tmpdir(), "straight-"));
+    try {
+      const args = (cache: string) => [
+        "run", "train[mnist,L=1,seed=0]", "--preset", "smoke", "--data-dir", dataDir, "--cache-dir", cache, "--backend", "tensorflow",
+        "--offline", "--set", "mnist.trainSubset=128", "--set", "mnist.epochs=3", "--set", "mnist.depths=[1]",
+      ];
+      const child = spawn(process.execPath, ["bin/pipeline.mjs", ...args(killedCache)], {
+        cwd: resolve(import.meta.dirname, ".."),
+        stdio: "ignore",
+      });
+      const scratch = join(killedCache, "scratch");
+      const checkpointed = () =>
+        existsSync(scratch) && readdirSync(scratch).some((k) => existsSync(join(scratch, k, "checkpoint.json")));
+      for (let i = 0; i < 1200 && !checkpointed(); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(checkpointed()).toBe(true);
+      child.kill("SIGKILL");
+      await new Promise((r) => child.on("close", r));
+
+      const resumed = await run(...args(killedCache), "--json");
+      expect(resumed.code, resumed.err).toBe(0);
+      const straight = await run(...args(straightCache), "--json");
+      expect(straight.code, straight.err).toBe(0);
+      const node = (out: string) =>
+        (JSON.parse(out).nodes as Array<{ id: string; key: string; artifacts: Record<string, { sha256: string }> }>).find((n) =>
+          n.id.startsWith("train"),
+        )!;
+      expect(node(resumed.out).key).toBe(node(straight.out).key);
+      expect(node(resumed.out).artifacts["weights.bin"]!.sha256).toBe(node(straight.out).artifacts["weights.bin"]!.sha256);
+      expect(node(resumed.out).artifacts.epochs!.sha256).toBe(node(straight.out).artifacts.epochs!.sha256);
+      const store = await ArtifactStore.open(killedCache);
+      const manifest = (await store.list()).manifests.find((m) => m.stage === "train")!;
+      expect(manifest.runtime.resumedEpochs as number).toBeGreaterThanOrEqual(1);
+    } finally {
+      rmSync(killedCache, { recursive: true, force: true });
+      rmSync(straightCache, { recursive: true, force: true });
+    }
   }, 300_000);
 });
