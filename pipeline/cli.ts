@@ -15,6 +15,8 @@ import { buildDag, GraphError, type Dag } from "./graph.ts";
 import { readParquetBatches } from "./parquet.ts";
 import { planCounts, planDag, shortKey, type Plan } from "./plan.ts";
 import { finishLine, makeReporter } from "./progress.ts";
+import { cmdLock, cmdReplay, LOCK_OPTIONS, REPLAY_OPTIONS } from "./replay.ts";
+import { formatRows, querySql, SqlError, viewNames } from "./sql.ts";
 
 /** A mistake in how the command was called: one line, exit code 2. */
 export class UsageError extends Error {
@@ -48,7 +50,15 @@ commands:
   dag TARGET        print the graph [--format text|mermaid|dot]
   inspect REF       show an artifact: REF is a key (prefix), a node id like preprocess[mnist], or STAGE:label
                     [--rows N] [--json] [--list]
+  inspect REF... --sql QUERY
+                    run SQL over the REFs' tables, each a view named after its artifact (the names are
+                    listed on stderr) [--format table|csv|json] [--rows N]
   gc                remove artifacts that no node of the current configuration reaches [--dry-run]
+  lock TARGET       pin TARGET's configuration, node keys and artifact sha256s in a JSON lock file
+                    (every node must be cached) [--out FILE, default pipeline.lock.json] [--json]
+  replay [TARGET] --check
+                    recompute TARGET from scratch in a temporary cache and compare every node with
+                    --lock FILE or with the current cache [--keep] [--jobs N] [--gpus N] [--json]; exit 1 on any difference
 ${extra}
 common options:
   --cache-dir DIR   artifact store (env PIPELINE_CACHE_DIR, default ./cache)
@@ -288,6 +298,8 @@ const cmdInspect = async <C, R>(ctx: Context<C, R>): Promise<number> => {
     else for (const r of rows) ctx.out.write(`${r.key}  ${r.node.padEnd(40)} ${String(r.rows).padStart(9)} rows ${formatBytes(r.bytes).padStart(9)}  ${r.finished}\n`);
     return 0;
   }
+  if (typeof ctx.values.sql === "string") return inspectSql(ctx, all, ctx.values.sql);
+  if (ctx.values.format !== undefined) throw new UsageError("--format goes with --sql (use --json for the artifact view)");
   const ref = ctx.positionals[0];
   if (ref === undefined) throw new UsageError("inspect needs a key, a node id (stage[label]) or STAGE:label; or --list");
   const manifest = await resolveManifest(ctx, all, ref);
@@ -331,6 +343,23 @@ const cmdInspect = async <C, R>(ctx: Context<C, R>): Promise<number> => {
     }
     for (const r of tables[name] ?? []) o.write(`    ${JSON.stringify(r)}\n`);
   }
+  return 0;
+};
+
+/** `inspect REF... --sql QUERY`: the REFs' table artifacts as views, the query's rows on stdout. */
+const inspectSql = async <C, R>(ctx: Context<C, R>, all: ReadonlyArray<Manifest>, sql: string): Promise<number> => {
+  if (ctx.positionals.length === 0) throw new UsageError("inspect --sql needs the REFs whose tables the query reads (see: pipeline inspect --list)");
+  const format = ctx.values.json === true ? "json" : ((ctx.values.format as string | undefined) ?? "table");
+  if (format !== "table" && format !== "csv" && format !== "json") throw new UsageError(`unknown --format "${format}" (table, csv or json)`);
+  const maxRows = ctx.values.rows === undefined ? undefined : parsePositiveInt(ctx.values.rows, "--rows", 0, true);
+  const manifests: Manifest[] = [];
+  for (const ref of ctx.positionals) manifests.push(await resolveManifest(ctx, all, ref));
+  const views = viewNames(manifests.map((m) => ({ manifest: m, dir: ctx.store.objectDir(m.key) })));
+  if (views.length === 0) throw new UsageError(`${ctx.positionals.join(", ")}: no table artifacts to query`);
+  for (const v of views) ctx.err.write(`view ${v.name}: ${v.node} ${v.artifact}\n`);
+  const result = await querySql(views, sql, maxRows === undefined ? {} : { maxRows });
+  if (result.truncated) ctx.err.write(`stopped after ${maxRows} rows (--rows)\n`);
+  ctx.out.write(formatRows(result, format));
   return 0;
 };
 
@@ -398,8 +427,10 @@ const COMMANDS = {
   run: { run: cmdRun, options: { out: { type: "string" }, "dry-run": { type: "boolean" }, force: { type: "string", multiple: true }, jobs: { type: "string", short: "j" }, gpus: { type: "string" } } },
   status: { run: cmdStatus, options: {} },
   dag: { run: cmdDag, options: { format: { type: "string" } } },
-  inspect: { run: cmdInspect, options: { rows: { type: "string" }, list: { type: "boolean" } } },
+  inspect: { run: cmdInspect, options: { rows: { type: "string" }, list: { type: "boolean" }, sql: { type: "string" }, format: { type: "string" } } },
   gc: { run: cmdGc, options: { "dry-run": { type: "boolean" } } },
+  lock: { run: cmdLock, options: LOCK_OPTIONS },
+  replay: { run: cmdReplay, options: REPLAY_OPTIONS },
 } as const;
 
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
@@ -421,7 +452,7 @@ export const main = async <C, R>(
     const own = definition.commands?.[command];
     if (own !== undefined) return await own.run(rest);
     const spec = COMMANDS[command as keyof typeof COMMANDS];
-    if (spec === undefined) throw new UsageError(`unknown command "${command}" (run, status, dag, inspect, gc${extra ? ", " + Object.keys(definition.commands ?? {}).join(", ") : ""})`);
+    if (spec === undefined) throw new UsageError(`unknown command "${command}" (run, status, dag, inspect, gc, lock, replay${extra ? ", " + Object.keys(definition.commands ?? {}).join(", ") : ""})`);
     const definitionFlags = Object.fromEntries(
       definition.options.map((o) => [o.name, { type: o.boolean === true ? ("boolean" as const) : ("string" as const) }]),
     );
@@ -439,7 +470,7 @@ export const main = async <C, R>(
     const store = await ArtifactStore.open(cacheDir);
     return await spec.run({ definition, values: parsed.values, positionals: parsed.positionals, store, err, out });
   } catch (e) {
-    if (e instanceof UsageError || e instanceof ConfigError || e instanceof GraphError) {
+    if (e instanceof UsageError || e instanceof ConfigError || e instanceof GraphError || e instanceof SqlError) {
       err.write(`pipeline: ${e.message}\n`);
       return 2;
     }

@@ -344,6 +344,12 @@ describe("inspect, status and gc", () => {
     expect(shown.out).toContain('{"i":0,"x":1}');
     expect(shown.out).toContain("3 rows");
     expect((await cli("inspect", "nosuch[x]")).code).toBe(2);
+    const sql = await cli("inspect", "power[a]", "power[b]", "--preset", "three", "--sql", "select sum(y) as s from (select y from power_a_powers union all select y from power_b_powers)", "--format", "csv");
+    expect(sql.code, sql.err).toBe(0);
+    expect(sql.out).toBe(`s\n${1 + 4 + 9 + 16 + 25}\n`);
+    const badSql = await cli("inspect", "power[a]", "--sql", "selec 1");
+    expect(badSql.code).toBe(2);
+    expect(badSql.err.trim().split("\n").at(-1)).toMatch(/^pipeline: Parser Error/);
     const listed = await cli("inspect", "--list");
     expect(listed.out.trim().split("\n")).toHaveLength(8);
     const status = await cli("status", "all", "--preset", "three");

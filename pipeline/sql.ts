@@ -1,0 +1,185 @@
+/**
+ * SQL over cached Parquet artifacts (`pipeline inspect REF... --sql QUERY`): each table artifact becomes a DuckDB view
+ * named after it, the query runs in a throwaway in-memory database, and the rows are printed as a table, CSV or JSON.
+ * DuckDB is imported on first use, so commands that never query do not pay for loading its native engine.
+ */
+import * as path from "node:path";
+import type { DuckDBConnection } from "@duckdb/node-api";
+import type { Manifest } from "../cache/store.ts";
+
+/** A query that DuckDB rejected (syntax, unknown column, unreadable file): one line, meant for the user, no stack. */
+export class SqlError extends Error {
+  override readonly name = "SqlError";
+}
+
+/** Query output: column names in order (duplicates made unique by DuckDB as `a`, `a:1`) and one object per row. */
+export interface SqlResult {
+  readonly columns: string[];
+  readonly rows: Record<string, unknown>[];
+  /** True when `maxRows` stopped reading before the query's last row. */
+  readonly truncated: boolean;
+}
+
+/** A table artifact registered as a view. */
+export interface SqlView {
+  readonly name: string;
+  /** Absolute path of the Parquet file. */
+  readonly path: string;
+  readonly node: string;
+  readonly artifact: string;
+}
+
+const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split("\n")[0]!.trim();
+
+const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const quoteString = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
+/**
+ * Runs `sql` over the given Parquet files, each registered as `CREATE VIEW "<name>" AS SELECT * FROM read_parquet(<path>)`.
+ * DOUBLE values come back as JS numbers bit for bit; BIGINT/HUGEINT as bigint; BLOB as Uint8Array; DECIMAL as number.
+ * With `maxRows`, reading stops after (about) that many rows and `truncated` says whether more existed.
+ * Errors from DuckDB are thrown as {@link SqlError} carrying DuckDB's first message line.
+ */
+export async function querySql(
+  tables: ReadonlyArray<{ readonly name: string; readonly path: string }>,
+  sql: string,
+  opts: { readonly maxRows?: number } = {},
+): Promise<SqlResult> {
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  // Inspecting the cache must not download code: only the extensions bundled with the package (parquet, json, icu) load.
+  const instance = await DuckDBInstance.create(":memory:", { autoinstall_known_extensions: "false" });
+  let connection: DuckDBConnection | undefined;
+  try {
+    connection = await instance.connect();
+    for (const t of tables) {
+      try {
+        await connection.run(`CREATE VIEW ${quoteIdentifier(t.name)} AS SELECT * FROM read_parquet(${quoteString(t.path)})`);
+      } catch (e) {
+        throw new SqlError(`view ${t.name} (${t.path}): ${firstLine(e)}`);
+      }
+    }
+    try {
+      const maxRows = opts.maxRows;
+      const reader =
+        maxRows === undefined ? await connection.runAndReadAll(sql) : await connection.runAndReadUntil(sql, maxRows + 1);
+      const rows = reader.getRowObjectsJS() as Record<string, unknown>[];
+      const truncated = maxRows !== undefined && rows.length > maxRows;
+      return { columns: reader.deduplicatedColumnNames(), rows: truncated ? rows.slice(0, maxRows) : rows, truncated };
+    } catch (e) {
+      throw new SqlError(firstLine(e));
+    }
+  } finally {
+    connection?.closeSync();
+    instance.closeSync();
+  }
+}
+
+/** An identifier-like name: runs of other characters become one `_`, no `_` at the ends, never a leading digit. */
+const identifierPart = (text: string): string => {
+  const cleaned = text.replace(/[^A-Za-z0-9_]+/g, "_").replace(/^_+|_+$/g, "");
+  return /^[0-9]/.test(cleaned) || cleaned === "" ? `_${cleaned}` : cleaned;
+};
+
+/**
+ * View names for the table artifacts of the given manifests: the artifact name where no other artifact shares it,
+ * else `<stage>_<artifact>`, else `<node id>_<artifact>` (e.g. train_mnist_d10_s1_epochs), else that plus the key's
+ * first 8 hex digits (two cached versions of one node). Names are compared case-insensitively, as DuckDB does.
+ * A manifest listed twice (same key) is used once. Order follows the manifests, then their artifacts.
+ */
+export function viewNames(manifests: ReadonlyArray<{ readonly manifest: Manifest; readonly dir: string }>): SqlView[] {
+  const seenKeys = new Set<string>();
+  const candidates: Array<{ view: Omit<SqlView, "name">; names: string[] }> = [];
+  for (const { manifest, dir } of manifests) {
+    if (seenKeys.has(manifest.key)) continue;
+    seenKeys.add(manifest.key);
+    for (const [artifact, entry] of Object.entries(manifest.artifacts)) {
+      if (entry.kind !== "table") continue;
+      const a = identifierPart(artifact);
+      const names = [a, `${identifierPart(manifest.stage)}_${a}`, `${identifierPart(manifest.nodeId)}_${a}`];
+      names.push(`${names[2]}_${manifest.key.slice(0, 8)}`);
+      candidates.push({ view: { path: path.resolve(dir, entry.file), node: manifest.nodeId, artifact }, names });
+    }
+  }
+  // Every artifact starts at its shortest name; all members of a clash move on to their next name, until none clash.
+  const level = candidates.map(() => 0);
+  const nameOf = (i: number) => candidates[i]!.names[level[i]!]!;
+  for (;;) {
+    const byName = new Map<string, number[]>();
+    candidates.forEach((_, i) => {
+      const k = nameOf(i).toLowerCase();
+      byName.set(k, [...(byName.get(k) ?? []), i]);
+    });
+    const clashing = [...byName.values()].filter((group) => group.length > 1).flat();
+    const movable = clashing.filter((i) => level[i]! < candidates[i]!.names.length - 1);
+    if (movable.length === 0) break;
+    for (const i of movable) level[i]!++;
+  }
+  // The last names differ unless one manifest has artifacts alike up to case and punctuation ("a-b", "A_b"): number those.
+  const taken = new Set<string>();
+  return candidates.map((c, i) => {
+    let name = nameOf(i);
+    for (let n = 2; taken.has(name.toLowerCase()); n++) name = `${nameOf(i)}_${n}`;
+    taken.add(name.toLowerCase());
+    return { name, ...c.view };
+  });
+}
+
+const MAX_CELL_WIDTH = 60;
+
+/** A JSON-safe value: bigint as number when exact, else string; bytes as base64; non-finite numbers as strings. */
+const jsonValue = (v: unknown): unknown => {
+  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (typeof v === "number") return Number.isFinite(v) ? v : String(v);
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
+  if (v instanceof Date) return v.toISOString();
+  if (Array.isArray(v)) return v.map(jsonValue);
+  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonValue(x)]));
+  return v;
+};
+
+/** One cell as text for the table and CSV formats; null is undefined so each format can show it its own way. */
+const cellText = (v: unknown): string | undefined => {
+  if (v === null || v === undefined) return undefined;
+  if (v instanceof Uint8Array) return `<${v.length} bytes>`;
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === "object") return JSON.stringify(jsonValue(v));
+  return String(v); // numbers print their shortest round-tripping form, bigints all their digits
+};
+
+const csvField = (text: string) => (/[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
+
+/**
+ * Query output as text, ending in a newline. `table`: aligned columns (numbers right-aligned, NULL for null, newlines
+ * shown as \n, long cells cut to 60 characters) and a row count; `csv`: a header line, RFC 4180 quoting, null as an
+ * empty field; `json`: an array with one object per row, per line. Bytes are `<N bytes>` in table and CSV, base64 in
+ * JSON. `maxRows` limits the rows printed in every format.
+ */
+export function formatRows(
+  result: { readonly columns: ReadonlyArray<string>; readonly rows: ReadonlyArray<Record<string, unknown>>; readonly truncated?: boolean },
+  format: "table" | "csv" | "json",
+  opts: { readonly maxRows?: number } = {},
+): string {
+  const rows = opts.maxRows === undefined ? result.rows : result.rows.slice(0, opts.maxRows);
+  switch (format) {
+    case "json":
+      return rows.length === 0 ? "[]\n" : `[\n${rows.map((r) => JSON.stringify(jsonValue(r))).join(",\n")}\n]\n`;
+    case "csv":
+      return [result.columns, ...rows.map((r) => result.columns.map((c) => cellText(r[c]) ?? ""))]
+        .map((fields) => `${fields.map(csvField).join(",")}\n`)
+        .join("");
+    case "table": {
+      const shown = (v: unknown) => {
+        const text = (cellText(v) ?? "NULL").replaceAll("\r", "\\r").replaceAll("\n", "\\n");
+        return text.length > MAX_CELL_WIDTH ? `${text.slice(0, MAX_CELL_WIDTH - 1)}…` : text;
+      };
+      const cells = rows.map((r) => result.columns.map((c) => shown(r[c])));
+      const widths = result.columns.map((c, j) => Math.max(c.length, ...cells.map((line) => line[j]!.length)));
+      const numeric = result.columns.map((c) => rows.some((r) => typeof r[c] === "number" || typeof r[c] === "bigint"));
+      const pad = (text: string, j: number) => (numeric[j] ? text.padStart(widths[j]!) : text.padEnd(widths[j]!));
+      const line = (texts: string[]) => `${texts.map(pad).join("  ").trimEnd()}\n`;
+      const more = rows.length < result.rows.length || result.truncated === true;
+      const count = more ? `(first ${rows.length} rows; more not shown)` : `(${rows.length} row${rows.length === 1 ? "" : "s"})`;
+      return `${line([...result.columns])}${line(widths.map((w) => "-".repeat(w)))}${cells.map(line).join("")}${count}\n`;
+    }
+  }
+}
