@@ -502,7 +502,9 @@ export class ArtifactStore {
       const owner = parseTempName(entry);
       const ownerGone =
         owner === undefined || (owner.hostTag === HOST_TAG ? !isPidAlive(owner.pid) : ageMs >= ONE_DAY_MS);
-      if (ageMs >= this.staleTmpAfterMs && ownerGone) {
+      // A dead writer on this host is certain garbage; anything else waits out the grace period first.
+      const deadHere = owner !== undefined && owner.hostTag === HOST_TAG && ownerGone;
+      if (deadHere || (ageMs >= this.staleTmpAfterMs && ownerGone)) {
         await fs.rm(full, { recursive: true, force: true });
         removed.push(entry);
       }
