@@ -12,6 +12,7 @@ import { download } from "./download.ts";
 import { fit } from "./fit.ts";
 import { preprocess } from "./preprocess.ts";
 import { probe } from "./probe.ts";
+import { report } from "./report.ts";
 import { backendLayer, Backend, DataSource } from "./services.ts";
 import { setupBackendCommand } from "./setup-backend-command.ts";
 import { stopRule } from "./stop-rule.ts";
@@ -19,7 +20,7 @@ import { train } from "./train.ts";
 
 type Services = DataSource | Backend;
 
-export const STAGES: ReadonlyArray<AnyStage<PaperConfig, Services>> = [download, preprocess, train, probe, aggregate, fit, stopRule];
+export const STAGES: ReadonlyArray<AnyStage<PaperConfig, Services>> = [download, preprocess, train, probe, aggregate, fit, stopRule, report];
 
 const DATASET_CHOICES = ["mnist", "cifar10", "all"];
 

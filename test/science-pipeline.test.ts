@@ -50,6 +50,7 @@ describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, ()
       "aggregate[mnist]",
       "fit[mnist]",
       "stop-rule[mnist,eps=0.1]",
+      "report[mnist,eps=0.1]",
     ]);
     expect(nodes.every((n) => n.status === "ran")).toBe(true);
 
