@@ -13,7 +13,7 @@ import type { PipelineDefinition } from "./definition.ts";
 import { executeDag, type NodeResult } from "./executor.ts";
 import { buildDag, GraphError, type Dag } from "./graph.ts";
 import { readParquetBatches } from "./parquet.ts";
-import { planCounts, planDag, shortKey, type Plan } from "./plan.ts";
+import { planCounts, planDag, shortKey, type Plan, type PlanEntry } from "./plan.ts";
 import { finishLine, makeReporter } from "./progress.ts";
 import { cmdLock, cmdReplay, LOCK_OPTIONS, REPLAY_OPTIONS } from "./replay.ts";
 import { formatRows, querySql, SqlError, viewNames } from "./sql.ts";
@@ -152,6 +152,16 @@ const cmdRun = async <C, R>(ctx: Context<C, R>): Promise<number> => {
         `${JSON.stringify({ target, dryRun: true, nodes: dag.order.map((id) => ({ id, ...planEntryJson(plan, id) })) }, null, 2)}\n`,
       );
     }
+    return 0;
+  }
+  if (counts.run + counts.pending === 0 && force.size === 0 && ctx.values.out === undefined) {
+    // Nothing to do: the plan already looked every node up, so report it without a second pass.
+    const results: NodeResult[] = dag.order.map((id) => {
+      const e = plan.entries.get(id)! as Extract<PlanEntry, { status: "cached" }>;
+      return { id, stage: dag.nodes.get(id)!.stage.name, status: "cached", key: e.key, manifest: e.manifest, dir: ctx.store.objectDir(e.key), durationMs: 0 };
+    });
+    ctx.err.write(`summary: 0 ran, ${results.length} cached, 0 failed, 0 skipped in ${(planMs / 1000).toFixed(2)} s\n`);
+    if (json) ctx.out.write(`${JSON.stringify({ target, wallMs: Math.round(planMs), nodes: results.map(nodeJson) }, null, 2)}\n`);
     return 0;
   }
   const reporter = makeReporter(ctx.err);

@@ -40,7 +40,7 @@ export const PaperConfig = Schema.Struct({
 });
 export type PaperConfig = typeof PaperConfig.Type;
 
-/** L = 2, 4, ..., 70, then 80, 90, 100: the paper's 39 depths. */
+/** L = 2, 4, ..., 70, then 80, 90, 100: 38 depths. */
 export const PAPER_DEPTHS: ReadonlyArray<number> = [...Array.from({ length: 35 }, (_, i) => 2 * (i + 1)), 80, 90, 100];
 
 const recipe = {
