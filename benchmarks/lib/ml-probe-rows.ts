@@ -1,0 +1,115 @@
+/**
+ * The probe stage's data path without the engine: science/probe.ts probeModel streaming its rows, batch by batch,
+ * into pipeline/parquet.ts writeParquet with the stage's own column spec, through the same one-batch hand-off as
+ * stages/probe.ts (copied here because the stage keeps it private). Also synthetic probe-shaped rows for the
+ * artifact I/O benchmark.
+ */
+import type { Row } from "../../pipeline/stage.ts";
+import { writeParquet } from "../../pipeline/parquet.ts";
+import { probeModel, type ProbeImages, type ProbeRow, type ProbeSummary } from "../../science/probe.ts";
+import type { ResNet, TF } from "../../science/resnet.ts";
+import { probe } from "../../stages/probe.ts";
+
+/** The probe artifact's table spec, exactly as the stage declares it. */
+export const PROBE_TABLE = (() => {
+  const spec = probe.outputs["perturbations"];
+  if (spec === undefined || spec.kind !== "table") throw new Error("stages/probe.ts no longer declares a perturbations table");
+  return spec;
+})();
+
+/** One probe row as the stage writes it (section and block 0-based). */
+export const stageRow = (r: ProbeRow): Row => ({
+  section: r.section - 1,
+  block: r.block - 1,
+  image: r.image,
+  abs: r.abs,
+  scaled: r.scaled,
+  cosine: r.cosine,
+  inputNorm: r.inputNorm,
+  outputNorm: r.outputNorm,
+});
+
+/** stages/probe.ts's rowChannel: `push` resolves once the writer has taken the batch, so one batch is in flight. */
+export function rowChannel() {
+  type Item = { rows: ReadonlyArray<ProbeRow>; taken: () => void } | { end: true } | { error: unknown };
+  const items: Item[] = [];
+  let wake: (() => void) | undefined;
+  const put = (item: Item) => {
+    items.push(item);
+    wake?.();
+    wake = undefined;
+  };
+  return {
+    push: (rows: ReadonlyArray<ProbeRow>) => new Promise<void>((taken) => put({ rows, taken })),
+    close: () => put({ end: true }),
+    fail: (error: unknown) => put({ error }),
+    async *iterate(): AsyncGenerator<Row> {
+      for (;;) {
+        if (items.length === 0) await new Promise<void>((r) => (wake = r));
+        const item = items.shift()!;
+        if ("end" in item) return;
+        if ("error" in item) throw item.error;
+        item.taken();
+        for (const r of item.rows) yield stageRow(r);
+      }
+    },
+  };
+}
+
+/** Probes `data` and writes the rows to `file` concurrently, as the probe stage does; `onBatch` runs after each batch. */
+export async function probeToParquet(
+  tf: TF,
+  model: ResNet,
+  data: ProbeImages,
+  options: { batchSize: number; mean: ReadonlyArray<number>; std: ReadonlyArray<number>; onBatch?: () => void },
+  file: string,
+): Promise<{ summary: ProbeSummary; written: number }> {
+  const rows = rowChannel();
+  const probing = probeModel(tf, model, data, {
+    batchSize: options.batchSize,
+    mean: options.mean,
+    std: options.std,
+    onRows: (batch) => {
+      options.onBatch?.();
+      return rows.push(batch);
+    },
+  }).then(
+    (summary) => {
+      rows.close();
+      return summary;
+    },
+    (error: unknown) => {
+      rows.fail(error);
+      throw error;
+    },
+  );
+  const [summary, written] = await Promise.all([probing, writeParquet(file, PROBE_TABLE, rows.iterate())]);
+  return { summary, written };
+}
+
+/**
+ * Rows shaped like a probe table of L blocks x 3 sections x `images` images, in the stage's order (section, block,
+ * image), with plausible values: norms around 10, a small residual, cosines near 1, and a null scaled/cosine for
+ * every 1000th image (a zero input), so optional columns carry definition levels as in real tables.
+ */
+export function* syntheticProbeRows(blocks: number, images: number): Generator<Row> {
+  for (let section = 0; section < 3; section++) {
+    for (let block = 0; block < blocks; block++) {
+      for (let image = 0; image < images; image++) {
+        const inputNorm = image % 1000 === 0 ? 0 : 5 + ((image * 7919 + block * 31 + section) % 1000) / 100;
+        const abs = 0.05 + ((image * 104729 + block) % 997) / 1000;
+        const outputNorm = inputNorm + abs / 2;
+        yield {
+          section,
+          block,
+          image,
+          abs,
+          scaled: inputNorm === 0 ? null : abs / inputNorm,
+          cosine: inputNorm === 0 ? null : 1 - abs / (100 * outputNorm),
+          inputNorm,
+          outputNorm,
+        };
+      }
+    }
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * Keeps the ML benchmarks (benchmarks/training.ts, probe.ts, io.ts and their lib/ml-* helpers) working: the
+ * rebuilt training step must be trainModel's step, the prototyped speedups must compute the same numbers, the
+ * DuckDB writer's files must read back through the pipeline's reader, and each CLI must run in --quick mode at tiny
+ * sizes. The PyTorch reference is exercised only where `import torch` works.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import type * as tfjs from "@tensorflow/tfjs";
+import { afterAll, describe, expect, it } from "vitest";
+import { readParquet, writeParquet } from "../pipeline/parquet.ts";
+import { selectBackend } from "../science/backend/select.ts";
+import { probeModel, type ProbeRow } from "../science/probe.ts";
+import { createResNet, type ResNet, type TF } from "../science/resnet.ts";
+import { epochPlan, learningRateAt, trainModel } from "../science/training.ts";
+import { duckdbWriteParquet } from "../benchmarks/lib/ml-duckdb-io.ts";
+import { syntheticBytes } from "../benchmarks/lib/ml-measure.ts";
+import { LARGE_OUTPUT_ELEMENTS, opCensus } from "../benchmarks/lib/ml-op-census.ts";
+import { probeModelFast } from "../benchmarks/lib/ml-probe-fast.ts";
+import { PROBE_TABLE, syntheticProbeRows } from "../benchmarks/lib/ml-probe-rows.ts";
+import { TorchServer, torchUnavailable } from "../benchmarks/lib/ml-torch.ts";
+import {
+  createStepper,
+  currentBatchNormRelu,
+  forwardTraining,
+  nativeBatchNormRelu,
+  VARIANTS,
+  type StepVariant,
+} from "../benchmarks/lib/ml-train-step.ts";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const scratch = mkdtempSync(path.join(tmpdir(), "bench-ml-test-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const native = await selectBackend("tensorflow").then(
+  (info) => ({ tf: info.tf as unknown as TF, reason: "" }),
+  (error: unknown) => ({ tf: undefined, reason: error instanceof Error ? error.message : String(error) }),
+);
+const tf = native.tf!;
+
+const SHAPE = [6, 6, 1] as const;
+const PER_IMAGE = SHAPE[0] * SHAPE[1] * SHAPE[2];
+const MEAN = [0.5];
+const STD = [0.25];
+const BATCH = 4;
+const COUNT = 8;
+const SEED = 3;
+const images = syntheticBytes(COUNT * PER_IMAGE, 11);
+const labels = syntheticBytes(COUNT, 12, 10);
+
+const valuesOf = (model: ResNet) => new Map(model.variables.map((v) => [v.name, Array.from(v.variable.dataSync())]));
+
+/** A fresh model and stepper with trainModel's seed and data; `steps` steps of trainModel's order and learning rates. */
+function stepperRun(variant: StepVariant, steps: number) {
+  const model = createResNet(tf, { inputShape: SHAPE, blocksPerSection: 1, classes: 10, seed: SEED });
+  const data = {
+    images: tf.tensor4d(images, [COUNT, ...SHAPE], "int32"),
+    labels: tf.tensor1d(labels, "int32"),
+    mean: MEAN,
+    std: STD,
+    classes: 10,
+  };
+  const stepper = createStepper(tf, model, data, { momentum: 0.9, weightDecay: 5e-4 }, variant);
+  const order = epochPlan(SEED, 0, COUNT, false).order;
+  const stepsPerEpoch = COUNT / BATCH;
+  for (let s = 0; s < steps; s++) {
+    const { lossSum, errors } = stepper.step(order.subarray(s * BATCH, (s + 1) * BATCH), learningRateAt("cosine", 0.1, s / stepsPerEpoch, 1));
+    lossSum.dispose();
+    errors.dispose();
+  }
+  const velocities = stepper.velocities();
+  const result = { weights: valuesOf(model), velocities: new Map([...velocities].map(([k, v]) => [k, Array.from(v.dataSync())])) };
+  velocities.forEach((v) => v.dispose());
+  stepper.dispose();
+  model.dispose();
+  data.images.dispose();
+  data.labels.dispose();
+  return result;
+}
+
+const maxRelativeDifference = (a: ReadonlyMap<string, number[]>, b: ReadonlyMap<string, number[]>) => {
+  let worst = 0;
+  for (const [name, xs] of a) {
+    const ys = b.get(name)!;
+    const scale = Math.max(1e-3, ...xs.map(Math.abs));
+    xs.forEach((x, i) => (worst = Math.max(worst, Math.abs(x - ys[i]!) / scale)));
+  }
+  return worst;
+};
+
+describe.skipIf(native.tf === undefined)(`training step pieces (native backend${native.reason ? `: ${native.reason}` : ""})`, () => {
+  it("the rebuilt step gives trainModel's weights bit for bit", async () => {
+    const trained = await trainModel(tf, {
+      train: { images, labels, count: COUNT },
+      test: { images: images.subarray(0, PER_IMAGE), labels: labels.subarray(0, 1), count: 1 },
+      shape: SHAPE, mean: MEAN, std: STD, blocksPerSection: 1, seed: SEED, epochs: 1, batchSize: BATCH, schedule: "cosine", augment: false,
+    });
+    const expected = valuesOf(trained.model);
+    trained.model.dispose();
+    expect(stepperRun(VARIANTS["current"]!, COUNT / BATCH).weights).toEqual(expected);
+  });
+
+  it("the grouped SGD update is bit-identical to the per-variable one, velocities included", () => {
+    const current = stepperRun(VARIANTS["current"]!, 2);
+    const grouped = stepperRun(VARIANTS["groupedSgd"]!, 2);
+    expect(grouped.weights).toEqual(current.weights);
+    expect(grouped.velocities).toEqual(current.velocities);
+  });
+
+  it("the fused variant is bit-reproducible run to run (replay relies on it)", () => {
+    const first = stepperRun(VARIANTS["both"]!, 2);
+    expect(stepperRun(VARIANTS["both"]!, 2)).toEqual(first);
+  });
+
+  it("the rebuilt forward pass is model.forward, and TensorFlow's fused BN-ReLU matches it to float32 rounding", () => {
+    const x = tf.randomNormal([BATCH, ...SHAPE], 0, 1, "float32", 9) as tfjs.Tensor4D;
+    /** On a fresh model: loss, gradients and, afterwards, every variable (the moving averages moved once). */
+    const run = (forward: (model: ResNet) => (x: tfjs.Tensor4D) => tfjs.Tensor2D) => {
+      const model = createResNet(tf, { inputShape: SHAPE, blocksPerSection: 2, classes: 10, seed: 5 });
+      const trainable = model.variables.filter((v) => v.trainable);
+      const f = forward(model);
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(f(x))) as tfjs.Scalar, trainable.map((v) => v.variable));
+      const out = {
+        loss: value.dataSync()[0]!,
+        grads: new Map(trainable.map((v) => [v.name, Array.from(grads[v.variable.name]!.dataSync())])),
+        variables: valuesOf(model),
+      };
+      tf.dispose([value, ...Object.values(grads)]);
+      model.dispose();
+      return out;
+    };
+    const reference = run((model) => (input) => model.forward(input, { training: true }));
+    const rebuilt = run((model) => forwardTraining(tf, model, currentBatchNormRelu));
+    const fused = run((model) => forwardTraining(tf, model, nativeBatchNormRelu));
+    x.dispose();
+    expect(rebuilt).toEqual(reference);
+    expect(Math.abs(fused.loss - reference.loss) / reference.loss).toBeLessThan(1e-4);
+    expect(maxRelativeDifference(fused.grads, reference.grads)).toBeLessThan(1e-3);
+    expect(maxRelativeDifference(fused.variables, reference.variables)).toBeLessThan(1e-4); // moving mean and biased variance
+    expect(fused.variables.size).toBe(reference.variables.size);
+  });
+
+  it("the op census sorts ops by output size and accounts for all wall time", () => {
+    const big = tf.ones([LARGE_OUTPUT_ELEMENTS]);
+    const small = tf.ones([3]);
+    const census = opCensus(tf, () => {
+      tf.tidy(() => {
+        tf.add(big, big);
+        tf.mul(small, small);
+        tf.mul(small, small);
+      });
+    });
+    expect(census.large["AddV2"] ?? census.large["Add"]).toMatchObject({ calls: 1 });
+    expect(census.small["Mul"]).toMatchObject({ calls: 2 });
+    expect(census.largeOps.ms + census.smallOps.ms + census.javascriptMs).toBeCloseTo(census.wallMs, 6);
+    tf.dispose([big, small]);
+  });
+
+  it("the cheaper probe reductions give probeModel's rows (bit for bit with reuse, cosine to 1e-6 with the identity)", async () => {
+    const model = createResNet(tf, { inputShape: SHAPE, blocksPerSection: 3, classes: 10, seed: 2 });
+    const data = { images, count: COUNT };
+    const collect = async (run: (onRows: (rows: ReadonlyArray<ProbeRow>) => void) => Promise<unknown>) => {
+      const rows: ProbeRow[] = [];
+      await run((batch) => void rows.push(...batch));
+      return rows;
+    };
+    const options = (onRows: (rows: ReadonlyArray<ProbeRow>) => void) => ({ batchSize: 3, mean: MEAN, std: STD, onRows });
+    const reference = await collect((onRows) => probeModel(tf, model, data, options(onRows)));
+    const reuse = await collect((onRows) => probeModelFast(tf, model, data, options(onRows), "reuse"));
+    const identity = await collect((onRows) => probeModelFast(tf, model, data, options(onRows), "identity"));
+    model.dispose();
+    expect(reference).toHaveLength(3 * 3 * COUNT);
+    expect(reuse).toEqual(reference);
+    identity.forEach((row, i) => {
+      const { cosine, ...rest } = row;
+      const { cosine: expectedCosine, ...expectedRest } = reference[i]!;
+      expect(rest).toEqual(expectedRest);
+      expect(Math.abs(cosine! - expectedCosine!)).toBeLessThan(1e-6);
+    });
+  });
+});
+
+describe("DuckDB as the probe table writer", () => {
+  it("writes files that pipeline/parquet.ts reads back as the same rows, with bytes that depend only on the rows", async () => {
+    const viaParquetjs = path.join(scratch, "parquetjs.parquet");
+    await writeParquet(viaParquetjs, PROBE_TABLE, syntheticProbeRows(2, 1001));
+    const expected = await readParquet(viaParquetjs);
+    for (const writer of ["appender-rows", "appender-chunks"] as const) {
+      const file = path.join(scratch, `${writer}.parquet`);
+      expect(await duckdbWriteParquet(file, PROBE_TABLE, syntheticProbeRows(2, 1001), writer)).toBe(expected.length);
+      const rows = await readParquet(file);
+      expect(rows.map((r) => ({ ...r }))).toEqual(expected.map((r) => ({ ...r })));
+    }
+    expect(readFileSync(path.join(scratch, "appender-rows.parquet"))).toEqual(readFileSync(path.join(scratch, "appender-chunks.parquet")));
+    expect(expected.filter((r) => r["scaled"] === null)).toHaveLength(3 * 2 * 2); // images 0 and 1000 of every block
+  });
+});
+
+/** Runs a benchmark CLI at tiny sizes; returns its parsed results JSON. */
+function runCli(script: string, args: string[], name: string): Record<string, unknown> {
+  const result = spawnSync(process.execPath, ["--import", "tsx", path.join(repoRoot, "benchmarks", script), ...args, "--out", name, "--results-dir", scratch], {
+    cwd: repoRoot,
+    encoding: "utf8",
+    timeout: 110_000,
+  });
+  expect(result.status, `${script} failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
+  return JSON.parse(readFileSync(path.join(scratch, `${name}.json`), "utf8")) as Record<string, unknown>;
+}
+
+describe.skipIf(native.tf === undefined)("benchmark CLIs in --quick mode at tiny sizes", () => {
+  it("training.ts measures trainModel, the variants and the breakdown", () => {
+    const r = runCli("training.ts", ["--quick", "--batch", "8", "--steps", "2", "--warmup", "1", "--repeats", "1", "--no-torch"], "training");
+    const [row] = r["throughput"] as Array<{ oursImgPerSec: { median: number } }>;
+    expect(row!.oursImgPerSec.median).toBeGreaterThan(0);
+    const [variants] = r["variants"] as Array<{ imgPerSec: Record<string, { median: number }> }>;
+    expect(Object.keys(variants!.imgPerSec).sort()).toEqual(Object.keys(VARIANTS).sort());
+    const { ours } = r["breakdown"] as { ours: Array<{ census: { opsPerStep: number }; variant: string }> };
+    const ops = Object.fromEntries(ours.map((b) => [b.variant, b.census.opsPerStep]));
+    expect(ops["both"]).toBeLessThan(ops["current"]!); // the prototypes run fewer native ops per step
+    expect(r["torch"]).toEqual({ skipped: "--no-torch" });
+  });
+
+  it("probe.ts measures the probe's overhead and its memory at two N", () => {
+    const r = runCli("probe.ts", ["--quick", "--images", "40", "--batch", "20", "--repeats", "1", "--memory-images", "20,40"], "probe");
+    const [row] = r["overhead"] as Array<{ probeOverInference: { median: number } }>;
+    expect(row!.probeOverInference.median).toBeGreaterThan(0);
+    const memory = r["memory"] as { rows: Array<{ images: number; rows: number; peakTensorMiB: number }> };
+    expect(memory.rows.map((m) => [m.images, m.rows])).toEqual([[20, 60], [40, 120]]);
+    expect(memory.rows.every((m) => m.peakTensorMiB > 0)).toBe(true);
+  });
+});
+
+describe("io.ts in --quick mode at tiny sizes", () => {
+  it("writes and reads with parquetjs-lite and DuckDB and passes its own checks", () => {
+    const r = runCli("io.ts", ["--quick", "--blocks", "1", "--images", "300", "--repeats", "1"], "io");
+    expect(r["checks"]).toEqual({ duckdbCountMatches: true, avgAbsAgrees: true, duckdbWritesDeterministic: true, parquetjsReadsDuckdbFile: true });
+    expect((r["write"] as Record<string, { rowsPerSec: number }>)["parquetjs"]!.rowsPerSec).toBeGreaterThan(0);
+  });
+});
+
+const torchReason = torchUnavailable();
+
+describe.skipIf(torchReason !== undefined)(`PyTorch reference${torchReason === undefined ? "" : ` (skipped: ${torchReason})`}`, () => {
+  it("torch_reference.py answers a training request with per-step times", async () => {
+    const server = await TorchServer.start({ threads: 2, ompWait: "passive" });
+    try {
+      const reply = await server.measure({ shape: [8, 8, 1], blocks: 1, batch: 4, warmup: 1, steps: 2 });
+      expect(reply.stepMs).toHaveLength(2);
+      expect(reply.stepMs.every((ms) => ms > 0)).toBe(true);
+      expect(reply.threads).toBe(2);
+    } finally {
+      await server.close();
+    }
+  });
+});
