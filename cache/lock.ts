@@ -100,27 +100,36 @@ function parseHolder(text: string): LockHolder | undefined {
 const isStale = (holder: LockHolder | undefined): boolean =>
   holder === undefined || (holder.host === hostname() && !isPidAlive(holder.pid));
 
+/** A breaker older than this died while breaking (breaking takes milliseconds); its marker may be removed. */
+const DEAD_BREAKER_MS = 10_000;
+
 /**
- * Removes a stale lock, unless it changed since we looked at it. The lock is renamed away atomically and its inode compared
- * with the one judged stale; if another breaker got there first and a new holder already relinked the lock, we took the
- * live lock by mistake and link it straight back. (A third process could only slip in during those microseconds between
- * our rename and link; that needs two breakers racing on one stale lock, and is the one window this scheme leaves open.)
+ * Removes a stale lock. Breakers serialise on a marker file `<lockPath>.break` created with O_EXCL, and the one holding
+ * it re-reads the lock before unlinking it: only while the lock is still the very inode judged stale (a dead holder's)
+ * is it removed. Nobody else can replace that inode meanwhile (creation fails while it exists, its holder is dead, and
+ * other breakers wait for the marker), so two breakers can never remove a live lock. Losers of the marker race simply
+ * retry taking the lock.
  */
-async function breakStaleLock(lockPath: string, staleIno: bigint, tempDir: string): Promise<void> {
-  const grave = path.join(tempDir, tempName("broken-lock"));
+async function breakStaleLock(lockPath: string, staleIno: bigint, _tempDir: string): Promise<void> {
+  const marker = `${lockPath}.break`;
+  let handle: fs.FileHandle;
   try {
-    await fs.rename(lockPath, grave);
+    handle = await fs.open(marker, "wx");
   } catch (error) {
-    if (errnoCode(error) === "ENOENT") return; // someone else broke or released it
-    throw error;
+    if (errnoCode(error) !== "EEXIST") throw error;
+    const info = await ifExists(() => fs.stat(marker));
+    if (info !== undefined && Date.now() - info.mtimeMs > DEAD_BREAKER_MS) await fs.rm(marker, { force: true });
+    await sleep(5 + 10 * Math.random());
+    return;
   }
-  const { ino } = await fs.stat(grave, { bigint: true });
-  if (ino !== staleIno) {
-    await fs.link(grave, lockPath).catch((error: unknown) => {
-      if (errnoCode(error) !== "EEXIST") throw error;
-    });
+  try {
+    await handle.writeFile(String(process.pid));
+    await handle.close();
+    const current = await readHolder(lockPath);
+    if (current !== undefined && current.ino === staleIno && isStale(current.holder)) await fs.rm(lockPath, { force: true });
+  } finally {
+    await fs.rm(marker, { force: true });
   }
-  await fs.rm(grave, { force: true });
 }
 
 /** One attempt to create the lock: returns its inode on success, or the current holder when it is taken. */
