@@ -85,11 +85,23 @@ export const probe = defineStage({
     }),
 });
 
+/** One probe row as the stage writes it: section and block 0-based. */
+export const stageRow = (r: ProbeRow): Row => ({
+  section: r.section - 1,
+  block: r.block - 1,
+  image: r.image,
+  abs: r.abs,
+  scaled: r.scaled,
+  cosine: r.cosine,
+  inputNorm: r.inputNorm,
+  outputNorm: r.outputNorm,
+});
+
 /**
  * A one-batch hand-off from the probe (producer) to the Parquet writer (consumer): `push` resolves once the writer
- * has taken the batch, so at most one batch of rows is in memory.
+ * has taken the batch, so at most two batches of rows are in memory.
  */
-const rowChannel = () => {
+export const rowChannel = () => {
   type Item = { rows: ReadonlyArray<ProbeRow>; taken: () => void } | { end: true } | { error: unknown };
   const items: Item[] = [];
   let wake: (() => void) | undefined;
@@ -109,18 +121,7 @@ const rowChannel = () => {
         if ("end" in item) return;
         if ("error" in item) throw item.error;
         item.taken(); // let the probe compute the next batch while this one is written
-        for (const r of item.rows) {
-          yield {
-            section: r.section - 1,
-            block: r.block - 1,
-            image: r.image,
-            abs: r.abs,
-            scaled: r.scaled,
-            cosine: r.cosine,
-            inputNorm: r.inputNorm,
-            outputNorm: r.outputNorm,
-          };
-        }
+        for (const r of item.rows) yield stageRow(r);
       }
     },
   };

@@ -1,14 +1,15 @@
 /**
  * The probe stage's data path without the engine: science/probe.ts probeModel streaming its rows, batch by batch,
- * into pipeline/parquet.ts writeParquet with the stage's own column spec, through the same one-batch hand-off as
- * stages/probe.ts (copied here because the stage keeps it private). Also synthetic probe-shaped rows for the
+ * into pipeline/parquet.ts writeParquet with the stage's own column spec, through the stage's own one-batch hand-off. Also synthetic probe-shaped rows for the
  * artifact I/O benchmark.
  */
 import type { Row } from "../../pipeline/stage.ts";
 import { writeParquet } from "../../pipeline/parquet.ts";
 import { probeModel, type ProbeImages, type ProbeRow, type ProbeSummary } from "../../science/probe.ts";
 import type { ResNet, TF } from "../../science/resnet.ts";
-import { probe } from "../../stages/probe.ts";
+import { probe, rowChannel, stageRow } from "../../stages/probe.ts";
+
+export { rowChannel, stageRow };
 
 /** The probe artifact's table spec, exactly as the stage declares it. */
 export const PROBE_TABLE = (() => {
@@ -16,45 +17,6 @@ export const PROBE_TABLE = (() => {
   if (spec === undefined || spec.kind !== "table") throw new Error("stages/probe.ts no longer declares a perturbations table");
   return spec;
 })();
-
-/** One probe row as the stage writes it (section and block 0-based). */
-export const stageRow = (r: ProbeRow): Row => ({
-  section: r.section - 1,
-  block: r.block - 1,
-  image: r.image,
-  abs: r.abs,
-  scaled: r.scaled,
-  cosine: r.cosine,
-  inputNorm: r.inputNorm,
-  outputNorm: r.outputNorm,
-});
-
-/** stages/probe.ts's rowChannel: `push` resolves once the writer has taken the batch, so one batch is in flight. */
-export function rowChannel() {
-  type Item = { rows: ReadonlyArray<ProbeRow>; taken: () => void } | { end: true } | { error: unknown };
-  const items: Item[] = [];
-  let wake: (() => void) | undefined;
-  const put = (item: Item) => {
-    items.push(item);
-    wake?.();
-    wake = undefined;
-  };
-  return {
-    push: (rows: ReadonlyArray<ProbeRow>) => new Promise<void>((taken) => put({ rows, taken })),
-    close: () => put({ end: true }),
-    fail: (error: unknown) => put({ error }),
-    async *iterate(): AsyncGenerator<Row> {
-      for (;;) {
-        if (items.length === 0) await new Promise<void>((r) => (wake = r));
-        const item = items.shift()!;
-        if ("end" in item) return;
-        if ("error" in item) throw item.error;
-        item.taken();
-        for (const r of item.rows) yield stageRow(r);
-      }
-    },
-  };
-}
 
 /** Probes `data` and writes the rows to `file` concurrently, as the probe stage does; `onBatch` runs after each batch. */
 export async function probeToParquet(
