@@ -13,24 +13,13 @@ import { buildDag, GraphError } from "../pipeline/graph.ts";
 import { canonicalJson, hashValue } from "../pipeline/hash.ts";
 import { planDag } from "../pipeline/plan.ts";
 import { FakeEnv, fakePipeline, runCounts, type FakeConfig } from "./fixtures/fake-pipeline.ts";
+import { capture } from "./fixtures/capture.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
 
 let dir: string;
 let cacheDir: string;
 
-const capture = () => {
-  let text = "";
-  const stream = {
-    isTTY: false,
-    columns: 120,
-    write: (chunk: string) => {
-      text += chunk;
-      return true;
-    },
-  } as unknown as NodeJS.WriteStream;
-  return { stream, text: () => text };
-};
 
 /** Runs the CLI in-process; returns exit code, stdout and stderr. */
 const cli = async (...args: string[]) => {

@@ -8,16 +8,12 @@ import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../pipeline/cli.ts";
 import { paperPipeline } from "../stages/index.ts";
+import { capture } from "./fixtures/capture.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
 const dataDir = resolve(repoRoot, "../shared/datasets");
 const haveData = existsSync(join(dataDir, "MNIST/raw/train-images-idx3-ubyte.gz"));
 
-const capture = () => {
-  let text = "";
-  const stream = { isTTY: false, columns: 120, write: (c: string) => ((text += c), true) } as unknown as NodeJS.WriteStream;
-  return { stream, text: () => text };
-};
 
 describe.skipIf(!haveData)(`replay of the committed lock file (needs ${dataDir})`, () => {
   it("recomputes configs/ci-replay.json bit for bit", async () => {

@@ -13,22 +13,11 @@ import { writeParquet } from "../pipeline/parquet.ts";
 import { cmdLock, cmdReplay, diffParquet, LOCK_OPTIONS, REPLAY_OPTIONS, type LockFile } from "../pipeline/replay.ts";
 import { columns, defineStage, dependOn, StageIO, table, volatileTable, type AnyStage } from "../pipeline/stage.ts";
 import { fakePipeline, fakeStages, runCounts, total, type FakeConfig, type FakeEnv } from "./fixtures/fake-pipeline.ts";
+import { capture } from "./fixtures/capture.ts";
 
 let dir: string;
 let cacheDir: string;
 
-const capture = () => {
-  let text = "";
-  const stream = {
-    isTTY: false,
-    columns: 120,
-    write: (chunk: string) => {
-      text += chunk;
-      return true;
-    },
-  } as unknown as NodeJS.WriteStream;
-  return { stream, text: () => text };
-};
 
 const COMMON_FLAGS = {
   "cache-dir": { type: "string" },

@@ -11,17 +11,13 @@ import { ArtifactStore } from "../cache/store.ts";
 import { main } from "../pipeline/cli.ts";
 import { readParquet } from "../pipeline/parquet.ts";
 import { paperPipeline } from "../stages/index.ts";
+import { capture } from "./fixtures/capture.ts";
 
 const dataDir = resolve(import.meta.dirname, "../../shared/datasets");
 const haveData = existsSync(join(dataDir, "MNIST/raw/train-images-idx3-ubyte.gz"));
 const cacheDir = mkdtempSync(join(tmpdir(), "science-"));
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
-const capture = () => {
-  let text = "";
-  const stream = { isTTY: false, columns: 120, write: (c: string) => ((text += c), true) } as unknown as NodeJS.WriteStream;
-  return { stream, text: () => text };
-};
 
 const TINY = [
   "--preset", "smoke", "--data-dir", dataDir, "--cache-dir", cacheDir, "--backend", "tensorflow", "--offline",
