@@ -44,22 +44,20 @@ export const buildDag = <C, R>(stages: ReadonlyArray<AnyStage<C, R>>, config: C,
   const visiting = new Set<string>();
 
   const addNode = (stage: AnyStage<C, R>, rawParams: unknown, encodedInput: boolean, path: ReadonlyArray<string>): string => {
-    let params: unknown;
-    let encodedParams: unknown;
+    const encodedParams = encodedInput ? rawParams : Schema.encodeSync(stage.params)(rawParams);
+    // A node is reached once per dependent (every train node feeds its probe, aggregate and report): find it by its
+    // encoded parameters before decoding them again, which was most of buildDag's time.
+    const identity = `${stage.name}\u0000${canonicalJson(encodedParams)}`;
+    const existing = byIdentity.get(identity);
+    if (existing !== undefined) return existing;
+    let params: unknown = rawParams;
     if (encodedInput) {
       const decoded = Schema.decodeUnknownEither(stage.params)(rawParams);
       if (Either.isLeft(decoded)) {
         throw new GraphError(`bad parameters for ${stage.name} (from ${path.join(" <- ")}): ${formatParseError(decoded.left)}`);
       }
       params = decoded.right;
-      encodedParams = rawParams;
-    } else {
-      params = rawParams;
-      encodedParams = Schema.encodeSync(stage.params)(rawParams);
     }
-    const identity = `${stage.name}\u0000${canonicalJson(encodedParams)}`;
-    const existing = byIdentity.get(identity);
-    if (existing !== undefined) return existing;
     const label = stage.label ? stage.label(params) : defaultLabel(encodedParams);
     const id = `${stage.name}[${label}]`;
     if (nodes.has(id) || visiting.has(id)) {
