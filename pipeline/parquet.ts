@@ -1,11 +1,20 @@
 /** Parquet reading and writing for table artifacts, via parquetjs-lite. Output bytes depend only on the rows. */
-import parquet from "parquetjs-lite";
 import type { Cell, Row, TableOutput } from "./stage.ts";
+
+type ParquetLib = typeof import("parquetjs-lite").default;
+
+let loading: Promise<ParquetLib> | undefined;
+
+/**
+ * parquetjs-lite, imported on first use: loading it costs tens of ms, which a fully cached run (which reads no table)
+ * should not pay.
+ */
+export const parquetLib = (): Promise<ParquetLib> => (loading ??= import("parquetjs-lite").then((m) => m.default));
 
 /** Rows per row group: large enough to amortise per-group overhead, small enough to stream. */
 const ROW_GROUP_SIZE = 8192;
 
-const parquetSchema = (spec: TableOutput) =>
+const parquetSchema = (parquet: ParquetLib, spec: TableOutput) =>
   new parquet.ParquetSchema(
     Object.fromEntries(
       Object.entries(spec.columns).map(([name, col]) => [
@@ -43,7 +52,8 @@ export const writeParquet = async <T extends { readonly [K in keyof T]: Cell }>(
   spec: TableOutput,
   rows: Iterable<T> | AsyncIterable<T>,
 ): Promise<number> => {
-  const writer = await parquet.ParquetWriter.openFile(parquetSchema(spec), path, { rowGroupSize: ROW_GROUP_SIZE });
+  const parquet = await parquetLib();
+  const writer = await parquet.ParquetWriter.openFile(parquetSchema(parquet, spec), path, { rowGroupSize: ROW_GROUP_SIZE });
   let count = 0;
   try {
     for await (const typed of rows) {
@@ -66,7 +76,7 @@ export const writeParquet = async <T extends { readonly [K in keyof T]: Cell }>(
 const toNumber = (n: number | { toNumber(): number }) => (typeof n === "number" ? n : n.toNumber());
 
 export const parquetRowCount = async (path: string): Promise<number> => {
-  const reader = await parquet.ParquetReader.openFile(path);
+  const reader = await (await parquetLib()).ParquetReader.openFile(path);
   try {
     return toNumber(reader.getRowCount());
   } finally {
@@ -80,7 +90,7 @@ export const readParquetBatches = async (
   onBatch: (rows: ReadonlyArray<Row>) => Promise<void>,
   batchSize = ROW_GROUP_SIZE,
 ): Promise<number> => {
-  const reader = await parquet.ParquetReader.openFile(path);
+  const reader = await (await parquetLib()).ParquetReader.openFile(path);
   let count = 0;
   try {
     const cursor = reader.getCursor();

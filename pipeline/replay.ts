@@ -16,14 +16,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ParseArgsConfig } from "node:util";
 import { Effect, Either, Fiber, Schema } from "effect";
-import parquet from "parquetjs-lite";
 import { ArtifactStore, sha256File, writeFileAtomic, type Manifest } from "../cache/store.ts";
 import { deepMerge, formatParseError, loadConfig } from "./config.ts";
 import type { OptionValues, PipelineDefinition } from "./definition.ts";
 import { executeDag, type NodeResult } from "./executor.ts";
 import { buildDag, type Dag } from "./graph.ts";
 import { canonicalJson } from "./hash.ts";
-import { parquetRowCount, readParquetBatches } from "./parquet.ts";
+import { parquetLib, parquetRowCount, readParquetBatches } from "./parquet.ts";
 import { bindingOf, nodeKey, planDag, shortKey, type InputBinding } from "./plan.ts";
 import { makeReporter } from "./progress.ts";
 import type { Cell, OutputSpec } from "./stage.ts";
@@ -534,7 +533,7 @@ export const renderComparisons = (comparisons: ReadonlyArray<NodeComparison>, re
 
 /** Column names and types of a Parquet file, in order, as `name TYPE` (`?` marks a nullable column). */
 const parquetColumns = async (path: string): Promise<string[]> => {
-  const reader = await parquet.ParquetReader.openFile(path);
+  const reader = await (await parquetLib()).ParquetReader.openFile(path);
   try {
     return Object.entries(reader.schema.fields).map(([name, field]) => {
       const f = field as { primitiveType?: string; originalType?: string; repetitionType?: string };
