@@ -9,7 +9,9 @@ import type { BlockSeedSummaryRow, FitRow, SectionSeedSummaryRow, SectionStatsRo
 import { DATASETS } from "../science/data/datasets.ts";
 import type { TrainRun } from "../science/report/document.ts";
 import { FIGURE_NAMES } from "../science/report/figures.ts";
-import { buildReport, REPORT_DOCUMENTS, type ReportInput } from "../science/report/report.ts";
+// Types only: science/report/report.ts loads vega, vega-lite and the native resvg, so it is imported when a report
+// node runs, not by every command that merely lists the stages.
+import type { REPORT_DOCUMENTS, ReportInput } from "../science/report/report.ts";
 import { defineStage, dependOn, file, StageError, StageIO, type OutputSpec, type Row } from "../pipeline/stage.ts";
 import { aggregate } from "./aggregate.ts";
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig, type TrainParams } from "./config.ts";
@@ -24,9 +26,9 @@ const DOCUMENT_DESCRIPTIONS: Record<(typeof REPORT_DOCUMENTS)[number], string> =
   "report.html": "the report as one self-contained HTML page (inline SVG figures)",
 };
 
-/** Every file buildReport writes: the two documents and each figure as .svg and .png. */
+/** Every file buildReport writes: the two documents (the type above lists exactly REPORT_DOCUMENTS) and each figure as .svg and .png. */
 const outputs: Record<string, OutputSpec> = {
-  ...Object.fromEntries(REPORT_DOCUMENTS.map((name) => [name, file(DOCUMENT_DESCRIPTIONS[name])])),
+  ...Object.fromEntries(Object.entries(DOCUMENT_DESCRIPTIONS).map(([name, description]) => [name, file(description)])),
   ...Object.fromEntries(
     FIGURE_NAMES.flatMap((name) => [
       [`${name}.svg`, file(`${name} as SVG`)],
@@ -78,6 +80,7 @@ export const report = defineStage({
       yield* io.progress({ message: "rendering figures" });
       yield* Effect.tryPromise({
         try: async () => {
+          const { buildReport } = await import("../science/report/report.ts");
           for (const f of await buildReport(input)) await writeFile(io.outputPath(f.name), f.contents);
         },
         catch: (e) => new StageError({ message: `report: ${(e as Error).message}` }),
