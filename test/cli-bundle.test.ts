@@ -6,9 +6,10 @@
  * file it was built from still has the same bytes, falling back to the sources (through tsx) otherwise.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { pathToFileURL } from "node:url";
 import { Effect, Layer } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ArtifactStore } from "../cache/store.ts";
@@ -19,6 +20,7 @@ import { buildDag } from "../pipeline/graph.ts";
 import { paperPipeline } from "../stages/index.ts";
 import { paperShapedPipeline } from "../benchmarks/lib/paper-shaped.ts";
 import { buildCli, SOURCES_FILE, type BuildResult, type SourcesManifest } from "../scripts/build.ts";
+import { bundleState } from "../bin/bundle-state.mjs";
 
 const repoRoot = path.resolve(import.meta.dirname, "..");
 const scratch = mkdtempSync(path.join(tmpdir(), "cli-bundle-test-"));
@@ -45,7 +47,7 @@ beforeAll(async () => {
   // cache/ holds the store's sources and, in a working checkout, its runtime data: only the sources.
   mkdirSync(path.join(checkout, "cache"));
   for (const f of readdirSync(path.join(repoRoot, "cache")).filter((f) => f.endsWith(".ts"))) copyFileSync(path.join(repoRoot, "cache", f), path.join(checkout, "cache", f));
-  for (const f of ["package.json", "package-lock.json", "tsconfig.json", "scripts/build.ts", "bin/pipeline.mjs"]) {
+  for (const f of ["package.json", "package-lock.json", "tsconfig.json", "scripts/build.ts", "bin/pipeline.mjs", "bin/bundle-state.mjs"]) {
     mkdirSync(path.dirname(path.join(checkout, f)), { recursive: true });
     copyFileSync(path.join(repoRoot, f), path.join(checkout, f));
   }
@@ -137,6 +139,31 @@ describe("bin/pipeline.mjs", () => {
       expect(pipeline(["--help"], { PIPELINE_FROM_SOURCES: "1" }).out).toMatch(/^usage: pipeline <command>/);
     } finally {
       renameSync(`${entry}.real`, entry);
+    }
+  });
+
+  it("bundleState: current after a build, stale once a listed file differs in size or bytes or is gone, absent without the list", async () => {
+    const root = pathToFileURL(`${checkout}/`);
+    expect(await bundleState(root)).toBe("current");
+    const source = path.join(checkout, "cache/manifest.ts");
+    const original = readFileSync(source);
+    const flipped = Buffer.from(original);
+    flipped[0] = flipped[0]! ^ 1; // same size, other bytes
+    const list = path.join(checkout, "dist", SOURCES_FILE);
+    try {
+      writeFileSync(source, flipped);
+      expect(await bundleState(root)).toBe("stale");
+      writeFileSync(source, Buffer.concat([original, Buffer.from("\n")]));
+      expect(await bundleState(root)).toBe("stale");
+      rmSync(source);
+      expect(await bundleState(root)).toBe("stale");
+      writeFileSync(source, original);
+      expect(await bundleState(root)).toBe("current");
+      renameSync(list, `${list}.moved`);
+      expect(await bundleState(root)).toBe("absent");
+    } finally {
+      writeFileSync(source, original);
+      if (existsSync(`${list}.moved`)) renameSync(`${list}.moved`, list);
     }
   });
 });
