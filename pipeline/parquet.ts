@@ -1,28 +1,39 @@
-/** Parquet reading and writing for table artifacts, via parquetjs-lite. Output bytes depend only on the rows. */
-import type { Cell, Row, TableOutput } from "./stage.ts";
-
-type ParquetLib = typeof import("parquetjs-lite").default;
-
-let loading: Promise<ParquetLib> | undefined;
-
 /**
- * parquetjs-lite, imported on first use: loading it costs tens of ms, which a fully cached run (which reads no table)
- * should not pay.
+ * Parquet reading and writing for table artifacts, via hyparquet-writer and hyparquet (pure JavaScript, columnar).
+ * Output bytes depend only on the rows. parquetjs-lite, used before, shredded every row through its generic nested
+ * (Dremel) path: 41 us per probe row, 2 minutes for the probe's 3-million-row table, 27x slower than this writer
+ * (benchmarks/io.ts, docs/benchmarks.md); it also rounded INT64 values beyond 2^53.
  */
-export const parquetLib = (): Promise<ParquetLib> => (loading ??= import("parquetjs-lite").then((m) => m.default));
+import type { Cell, ColumnType, Row, TableOutput } from "./stage.ts";
+
+type Reader = typeof import("hyparquet");
+type Writer = typeof import("hyparquet-writer");
+
+let readerLoading: Promise<Reader> | undefined;
+let writerLoading: Promise<Writer> | undefined;
+
+/** The libraries, imported on first use: a fully cached run reads and writes no table and should not load them. */
+const reader = (): Promise<Reader> => (readerLoading ??= import("hyparquet"));
+const writer = (): Promise<Writer> => (writerLoading ??= import("hyparquet-writer"));
 
 /** Rows per row group: large enough to amortise per-group overhead, small enough to stream. */
 const ROW_GROUP_SIZE = 8192;
 
-const parquetSchema = (parquet: ParquetLib, spec: TableOutput) =>
-  new parquet.ParquetSchema(
-    Object.fromEntries(
-      Object.entries(spec.columns).map(([name, col]) => [
-        name,
-        col.optional === true ? { type: col.type, optional: true } : { type: col.type },
-      ]),
-    ),
-  );
+/** Identifies the writer in the file footer; fixed, so that bytes do not depend on the library's own string. */
+const CREATED_BY = "resnet-perturbation-pipeline (hyparquet-writer)";
+
+type SchemaElement = import("hyparquet").SchemaElement;
+
+const schemaElement = (name: string, type: ColumnType, optional: boolean): SchemaElement => ({
+  name,
+  repetition_type: optional ? "OPTIONAL" : "REQUIRED",
+  ...(type === "UTF8" ? { type: "BYTE_ARRAY", converted_type: "UTF8" } : { type }),
+});
+
+const parquetSchema = (spec: TableOutput): SchemaElement[] => [
+  { name: "root", num_children: Object.keys(spec.columns).length },
+  ...Object.entries(spec.columns).map(([name, col]) => schemaElement(name, col.type, col.optional === true)),
+];
 
 /** A type check of one value against its column, so a stage bug fails with the column's name instead of bad bytes. */
 const checkCell = (spec: TableOutput, row: Row, rowIndex: number): void => {
@@ -46,73 +57,83 @@ const checkCell = (spec: TableOutput, row: Row, rowIndex: number): void => {
   }
 };
 
-/** Writes rows to a Parquet file; returns the row count. */
+/** Writes rows to a Parquet file, one row group of ROW_GROUP_SIZE rows at a time; returns the row count. */
 export const writeParquet = async <T extends { readonly [K in keyof T]: Cell }>(
   path: string,
   spec: TableOutput,
   rows: Iterable<T> | AsyncIterable<T>,
 ): Promise<number> => {
-  const parquet = await parquetLib();
-  const writer = await parquet.ParquetWriter.openFile(parquetSchema(parquet, spec), path, { rowGroupSize: ROW_GROUP_SIZE });
+  const { ParquetWriter, fileWriter } = await writer();
+  const columns = Object.entries(spec.columns);
+  // Uncompressed, as before: the tables are mostly float64 noise that Snappy barely shrinks, and it costs time both ways.
+  const out = new ParquetWriter({ writer: fileWriter(path), schema: parquetSchema(spec), codec: "UNCOMPRESSED", createdBy: CREATED_BY });
+  let batch: Row[] = [];
   let count = 0;
-  try {
-    for await (const typed of rows) {
-      const row = typed as Row;
-      checkCell(spec, row, count);
-      const cells: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(row)) {
-        if (v === null || v === undefined) continue;
-        cells[k] = v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v;
-      }
-      await writer.appendRow(cells);
-      count++;
-    }
-  } finally {
-    await writer.close();
+  const flush = () => {
+    out.write({
+      columnData: columns.map(([name, col]) => ({
+        name,
+        data:
+          col.type === "INT64"
+            ? batch.map((r) => (r[name] === null || r[name] === undefined ? null : BigInt(r[name] as number | bigint)))
+            : batch.map((r) => r[name] ?? null),
+      })),
+      rowGroupSize: ROW_GROUP_SIZE,
+    });
+    batch = [];
+  };
+  for await (const typed of rows) {
+    const row = typed as Row;
+    checkCell(spec, row, count);
+    batch.push(row);
+    count++;
+    if (batch.length === ROW_GROUP_SIZE) flush();
   }
+  if (batch.length > 0 || count === 0) flush();
+  out.finish();
   return count;
 };
 
-const toNumber = (n: number | { toNumber(): number }) => (typeof n === "number" ? n : n.toNumber());
-
-export const parquetRowCount = async (path: string): Promise<number> => {
-  const reader = await (await parquetLib()).ParquetReader.openFile(path);
-  try {
-    return toNumber(reader.getRowCount());
-  } finally {
-    await reader.close();
-  }
+const openFile = async (path: string) => {
+  const { asyncBufferFromFile, parquetMetadataAsync } = await reader();
+  const file = await asyncBufferFromFile(path);
+  return { file, metadata: await parquetMetadataAsync(file) };
 };
 
-/** Streams rows in batches; absent optional values read back as null. */
+export const parquetRowCount = async (path: string): Promise<number> => Number((await openFile(path)).metadata.num_rows);
+
+/** Column names and types of a Parquet file, in order, as `name TYPE` (`?` marks a nullable column). */
+export const parquetColumns = async (path: string): Promise<string[]> =>
+  (await openFile(path)).metadata.schema
+    .slice(1)
+    .map((e) => `${e.name} ${e.converted_type === "UTF8" ? "UTF8" : e.type}${e.repetition_type === "OPTIONAL" ? "?" : ""}`);
+
+/** INT64 cells read as numbers when exact, as bigints beyond 2^53; every absent value as null. */
+const normalise = (row: Record<string, unknown>): Row => {
+  for (const [k, v] of Object.entries(row)) {
+    if (typeof v === "bigint") row[k] = v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v;
+    else if (v === undefined) row[k] = null;
+  }
+  return row as Row;
+};
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Streams rows in batches of at most `batchSize`, one row group read at a time; absent optional values read as null. */
 export const readParquetBatches = async (
   path: string,
   onBatch: (rows: ReadonlyArray<Row>) => Promise<void>,
   batchSize = ROW_GROUP_SIZE,
 ): Promise<number> => {
-  const reader = await (await parquetLib()).ParquetReader.openFile(path);
-  let count = 0;
-  try {
-    const cursor = reader.getCursor();
-    const fields = Object.keys(reader.schema.fields);
-    let batch: Row[] = [];
-    for (let row = await cursor.next(); row !== null; row = await cursor.next()) {
-      for (const f of fields) if (!(f in row)) row[f] = null; // absent optional values read as null
-      batch.push(row as Row);
-      if (batch.length >= batchSize) {
-        await onBatch(batch);
-        count += batch.length;
-        batch = [];
-      }
-    }
-    if (batch.length > 0) {
-      await onBatch(batch);
-      count += batch.length;
-    }
-  } finally {
-    await reader.close();
+  const { parquetReadObjects } = await reader();
+  const { file, metadata } = await openFile(path);
+  let start = 0;
+  for (const group of metadata.row_groups) {
+    const end = start + Number(group.num_rows);
+    const rows = (await parquetReadObjects({ file, metadata, rowStart: start, rowEnd: end, utf8: false })).map(normalise);
+    for (let k = 0; k < rows.length; k += batchSize) await onBatch(rows.slice(k, k + batchSize));
+    start = end;
   }
-  return count;
+  return start;
 };
 
 export const readParquet = async (path: string): Promise<Row[]> => {

@@ -22,7 +22,7 @@ import type { OptionValues, PipelineDefinition } from "./definition.ts";
 import { executeDag, type NodeResult } from "./executor.ts";
 import { buildDag, type Dag } from "./graph.ts";
 import { canonicalJson } from "./hash.ts";
-import { parquetLib, parquetRowCount, readParquetBatches } from "./parquet.ts";
+import { parquetColumns, parquetRowCount, readParquetBatches } from "./parquet.ts";
 import { bindingOf, nodeKey, planDag, shortKey, type InputBinding } from "./plan.ts";
 import { makeReporter } from "./progress.ts";
 import type { Cell, OutputSpec } from "./stage.ts";
@@ -529,19 +529,6 @@ export const renderComparisons = (comparisons: ReadonlyArray<NodeComparison>, re
     for (const line of rest) lines.push(`  ${"".padEnd(12)} ${"".padEnd(width)}  ${line}`);
   }
   return lines.join("\n");
-};
-
-/** Column names and types of a Parquet file, in order, as `name TYPE` (`?` marks a nullable column). */
-const parquetColumns = async (path: string): Promise<string[]> => {
-  const reader = await (await parquetLib()).ParquetReader.openFile(path);
-  try {
-    return Object.entries(reader.schema.fields).map(([name, field]) => {
-      const f = field as { primitiveType?: string; originalType?: string; repetitionType?: string };
-      return `${name} ${f.originalType ?? f.primitiveType}${f.repetitionType === "OPTIONAL" ? "?" : ""}`;
-    });
-  } finally {
-    await reader.close();
-  }
 };
 
 /** Every value of one column, in row order (one column at a time keeps memory to a column, not a table). */

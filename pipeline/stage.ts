@@ -76,7 +76,7 @@ export interface Dependency {
   readonly params: unknown;
 }
 
-/** One value of a table row, as parquetjs reads and writes it. */
+/** One value of a table row, as pipeline/parquet.ts reads and writes it (INT64: number when exact, else bigint). */
 export type Cell = number | string | boolean | bigint | Uint8Array | null | undefined;
 export type Row = Readonly<Record<string, Cell>>;
 

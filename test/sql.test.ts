@@ -20,18 +20,15 @@ const spec = (columns: TableOutput["columns"]): TableOutput => ({ kind: "table",
 /** The IEEE-754 bits of a double, so -0 vs 0 and every last bit count. */
 const bits = (x: number) => new BigUint64Array(new Float64Array([x]).buffer)[0]!;
 
-/**
- * Awkward doubles: non-terminating binary fractions, extremes, subnormals, integers beyond 2^53. Not -0: parquetjs-lite
- * converts values with parseFloat(String(x)) before encoding, so writeParquet stores -0 as +0.
- */
-const AWKWARD = [0.1, 1 / 3, Math.PI, 5e-324, Number.MAX_VALUE, -Number.MIN_VALUE, 2 ** 53 + 2, 123456789.12345679, -2.5e-300];
+/** Awkward doubles: non-terminating binary fractions, extremes, subnormals, integers beyond 2^53, -0. */
+const AWKWARD = [0.1, 1 / 3, Math.PI, 5e-324, Number.MAX_VALUE, -Number.MIN_VALUE, 2 ** 53 + 2, 123456789.12345679, -2.5e-300, -0];
 
 describe("querySql over files written by writeParquet", () => {
   const n = 10_000; // more than one 8192-row group
   const rows = Array.from({ length: n }, (_, i) => ({
     i,
-    // beyond 2^32 but within 2^53: parquetjs-lite converts INT64 values with parseInt(String(x)), rounding larger ones
-    big: BigInt(i) * 1_000_000_007n - 2n ** 52n,
+    // from -2^52 to beyond 2^53: read back as numbers while exact, as bigints past 2^53
+    big: BigInt(i) * 1_000_000_007n * 2048n - 2n ** 52n,
     x: AWKWARD[i] ?? Math.sin(i) * 1e3 / 7,
     opt: i % 3 === 0 ? null : i / 7,
     s: i % 5 === 0 ? null : `row ${i}, "quoted"\nü`,
@@ -56,15 +53,15 @@ describe("querySql over files written by writeParquet", () => {
     );
   });
 
-  it("reads every value as parquetjs does: doubles bit for bit, nulls, int64, strings and bytes", async () => {
-    const viaParquetjs = await readParquet(file);
+  it("reads every value as pipeline/parquet.ts does: doubles bit for bit, nulls, int64, strings and bytes", async () => {
+    const viaReader = await readParquet(file);
     const viaDuckdb = await querySql([{ name: "wide", path: file }], "SELECT * FROM wide ORDER BY i");
     expect(viaDuckdb.columns).toEqual(["i", "big", "x", "opt", "s", "flag", "raw"]);
     expect(viaDuckdb.rows).toHaveLength(n);
-    expect(viaParquetjs).toHaveLength(n);
+    expect(viaReader).toHaveLength(n);
     const mismatches: string[] = [];
     viaDuckdb.rows.forEach((d, k) => {
-      const p = viaParquetjs[k]!;
+      const p = viaReader[k]!;
       const same =
         d.i === p.i &&
         typeof d.x === "number" &&
@@ -75,12 +72,16 @@ describe("querySql over files written by writeParquet", () => {
         d.big === BigInt(p.big as bigint | number) &&
         d.raw instanceof Uint8Array &&
         Buffer.compare(d.raw, p.raw as Uint8Array) === 0;
-      if (!same) mismatches.push(`row ${k}: duckdb ${String(d.x)} ${String(d.s)}, parquetjs ${String(p.x)} ${String(p.s)}`);
+      if (!same) mismatches.push(`row ${k}: duckdb ${String(d.x)} ${String(d.s)}, reader ${String(p.x)} ${String(p.s)}`);
     });
     expect(mismatches.slice(0, 5)).toEqual([]);
     // and against what was written, not only against the other reader
     expect(viaDuckdb.rows.map((r) => bits(r.x as number))).toEqual(rows.map((r) => bits(r.x)));
     expect(viaDuckdb.rows.map((r) => r.big)).toEqual(rows.map((r) => r.big));
+    const safe = (v: bigint) => v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER);
+    expect(viaReader.map((r) => r.big)).toEqual(rows.map((r) => (safe(r.big) ? Number(r.big) : r.big)));
+    expect(rows.filter((r) => !safe(r.big)).length).toBeGreaterThan(1000);
+    expect(Object.is(viaReader[AWKWARD.indexOf(-0)]!.x, -0)).toBe(true);
   });
 
   it("counts, aggregates and filters nulls", async () => {
