@@ -10,9 +10,11 @@
  *   - in process: loadConfig, buildDag, planDag (the plan), and the executor's pass over the cached nodes, each the
  *     median of repeats (warm: after one untimed round);
  *   - as whole processes: `run all` and `status` through the CLI under tsx (the CLI's own "plan ... (N ms)" line gives
- *     the cold, in-process share of the same runs);
+ *     the cold, in-process share of the same runs); for the paper DAG also the real entry point, bin/pipeline.mjs, from
+ *     the sources (PIPELINE_FROM_SOURCES=1), from the bundle (dist/, rebuilt first by scripts/build.ts) and through
+ *     `npx pipeline`;
  *   - DVC (when installed): `dvc status` and no-op `dvc repro`, interleaved with ours so load drifts hit both.
- * Plus startup floors and esbuild bundles of the CLI (benchmarks/lib/bundle-prototype.ts).
+ * Plus startup floors: node, tsx, effect, the sources and the bundle.
  */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -25,7 +27,8 @@ import type { PipelineDefinition } from "../pipeline/definition.ts";
 import { executeDag } from "../pipeline/executor.ts";
 import { buildDag, type Dag } from "../pipeline/graph.ts";
 import { planCounts, planDag } from "../pipeline/plan.ts";
-import { buildBundle, ENGINE_ONLY_ENTRY, LAZY_RENDER_STUBS, PAPER_CLI_ENTRY, PAPER_CLI_PROTOTYPES_ENTRY } from "./lib/bundle-prototype.ts";
+import { bundleState } from "../bin/bundle-state.mjs";
+import { buildCli } from "../scripts/build.ts";
 import {
   assertUpToDate,
   dvcCommand,
@@ -39,7 +42,7 @@ import {
   writeUpToDateState,
   type MirrorNode,
 } from "./lib/dvc.ts";
-import { withLookupsFrom, withSyncLookupFastPath } from "./lib/engine-prototypes.ts";
+import { withLookupsFrom } from "./lib/engine-prototypes.ts";
 import { paperShapedPipeline } from "./lib/paper-shaped.ts";
 import { formatMs, runCommand, summarize, type Command, type Timing } from "./lib/timing.ts";
 import { layeredPipeline, type LayeredConfig } from "./lib/trivial-stages.ts";
@@ -68,7 +71,7 @@ export interface PlanningBenchmarkOptions {
   readonly dvcSizes?: ReadonlyArray<number>;
   /** How the DVC project is brought up to date: "lockfile" (default: written as `dvc repro` would, seconds) or "repro". */
   readonly dvcSetup?: "lockfile" | "repro";
-  /** Startup floors and CLI bundles (default true; false in quick mode). */
+  /** Startup floors (default true; false in quick mode). */
   readonly startup?: boolean;
   /** Whole-process timings of our CLI (default true). */
   readonly processes?: boolean;
@@ -85,11 +88,9 @@ export interface InProcessResult {
   /** loadConfig + buildDag + planDag: what the CLI reports as "plan ... (N ms)". */
   readonly plan: Timing;
   readonly planPerNodeMs: number;
-  /** The executor's pass over the fully cached DAG (it looks every node up again). */
+  /** The executor's pass over the fully cached DAG (it looks every node up again; a no-op `run all` skips it). */
   readonly executeCached: Timing;
-  /** Prototype: planDag with synchronous lookups on the verified fast path (benchmarks/lib/engine-prototypes.ts). */
-  readonly planDagSyncLookup: Timing;
-  /** Prototype: the executor's pass when it reuses the plan's lookups. */
+  /** Prototype (benchmarks/lib/engine-prototypes.ts): the executor's pass when it reuses the plan's lookups. */
   readonly executeCachedReusingPlan: Timing;
 }
 
@@ -97,11 +98,26 @@ export interface ProcessResult {
   /** `run all` through the CLI under tsx (benchmarks/lib/bench-cli.ts), spawn to exit. */
   readonly runAll: Timing;
   readonly status: Timing;
-  /** The real entry point, `node bin/pipeline.mjs run all --preset ...` (paper DAG only: its keys match). */
-  readonly realCliRunAll?: Timing;
   /** Medians of what the CLI printed in those `run all` runs: cold plan time, and plan + executor time. */
   readonly reportedPlanMs: number;
   readonly reportedRunMs: number;
+  /** Paper DAG only (its keys match the real pipeline's): the real entry point's no-op `run all --preset ...`. */
+  readonly realCli?: RealCliResult;
+}
+
+export interface RealCliResult {
+  /** `PIPELINE_FROM_SOURCES=1 node bin/pipeline.mjs run all ...`: the sources through tsx. */
+  readonly sources: Timing;
+  /** `node bin/pipeline.mjs run all ...` with a current dist/ bundle. */
+  readonly bundle: Timing;
+  /** `npx pipeline run all ...`: the bundle behind npm's own start-up. */
+  readonly npx: Timing;
+  /** The CLI's cold "plan ... (N ms)" in the bundle runs. */
+  readonly bundleReportedPlanMs: number;
+  /** scripts/build.ts's time for the bundle measured. */
+  readonly buildMs: number;
+  /** False when a source changed during the runs, so some "bundle" runs fell back to the sources. */
+  readonly bundleStayedCurrent: boolean;
 }
 
 export interface DvcDagResult {
@@ -121,14 +137,21 @@ export interface DagResult {
   readonly inProcess: InProcessResult;
   readonly process?: ProcessResult;
   readonly dvc?: DvcDagResult | { readonly skipped: string };
-  /** DVC time / our time, whole processes, same node count. */
-  readonly ratios?: { readonly dvcStatusOverOurStatus: number; readonly dvcReproOverOurRunAll: number };
+  /** DVC time / our time, whole processes, same node count (ours under tsx; for the paper DAG also the bundled bin). */
+  readonly ratios?: {
+    readonly dvcStatusOverOurStatus: number;
+    readonly dvcReproOverOurRunAll: number;
+    readonly dvcStatusOverBundleRunAll?: number;
+    readonly dvcReproOverBundleRunAll?: number;
+  };
 }
 
 export interface StartupResult {
   /** Whole-process medians by label. */
   readonly commands: ReadonlyArray<{ readonly label: string; readonly command: string; readonly timing: Timing }>;
   readonly bundles: ReadonlyArray<{ readonly label: string; readonly bytes: number; readonly buildMs: number; readonly files: number }>;
+  /** False when a source changed during the runs, so some runs of bin/pipeline.mjs fell back to the sources. */
+  readonly bundleStayedCurrent: boolean;
 }
 
 export interface PlanningResult {
@@ -209,6 +232,46 @@ const tsxCommand = (args: ReadonlyArray<string>): Command => ({
   cwd: repoRoot,
 });
 
+/** The real entry point, bin/pipeline.mjs, made to run the sources (through tsx) or the dist/ bundle. */
+const binCommand = (from: "sources" | "bundle", args: ReadonlyArray<string>): Command => ({
+  file: process.execPath,
+  args: ["bin/pipeline.mjs", ...args],
+  cwd: repoRoot,
+  env: { ...process.env, PIPELINE_FROM_SOURCES: from === "sources" ? "1" : "" },
+});
+
+/** `npx pipeline ...`: npm's own start-up, then bin/pipeline.mjs (the bundle). */
+const npxCommand = (args: ReadonlyArray<string>): Command => ({
+  file: "npx",
+  args: ["pipeline", ...args],
+  cwd: repoRoot,
+  env: { ...process.env, PIPELINE_FROM_SOURCES: "" },
+});
+
+const repoRootUrl = pathToFileURL(`${repoRoot}/`);
+
+/** Builds dist/ as `npm run build` does and checks that bin/pipeline.mjs will run it. */
+const prepareBundle = async (log: (line: string) => void): Promise<{ readonly buildMs: number; readonly entryBytes: number; readonly totalBytes: number; readonly files: number }> => {
+  let built = await buildCli();
+  // Someone editing a source during the build makes it stale at once: build again (twice at most).
+  for (let attempt = 1; (await bundleState(repoRootUrl)) !== "current"; attempt++) {
+    if (attempt >= 3) throw new Error("dist/ goes stale as soon as it is built: sources keep changing; rerun later");
+    built = await buildCli();
+  }
+  const entryBytes = built.outputs.find((o) => o.file === built.entry)!.bytes;
+  const totalBytes = built.outputs.reduce((sum, o) => sum + o.bytes, 0);
+  const files = Object.values(built.inputsByArea).reduce((a, b) => a + b, 0);
+  log(`bundle: dist/pipeline.mjs ${(entryBytes / 1024).toFixed(0)} KiB (${(totalBytes / 1024).toFixed(0)} KiB with its lazily loaded chunks) from ${files} files, built in ${formatMs(built.buildMs)}`);
+  return { buildMs: built.buildMs, entryBytes, totalBytes, files };
+};
+
+/** Whether every bin/pipeline.mjs run since prepareBundle could have used the bundle (no source changed meanwhile). */
+const bundleStillCurrent = async (log: (line: string) => void): Promise<boolean> => {
+  const current = (await bundleState(repoRootUrl)) === "current";
+  if (!current) log("  WARNING: a source changed during the runs, so some bin/pipeline.mjs runs fell back to the sources");
+  return current;
+};
+
 /** Runs the benchmark, prints tables through `log`, and returns JSON-able results. */
 export const runPlanningBenchmark = async (options: PlanningBenchmarkOptions = {}): Promise<PlanningResult> => {
   const quick = options.quick ?? false;
@@ -262,6 +325,10 @@ export const runPlanningBenchmark = async (options: PlanningBenchmarkOptions = {
     cases.push({ run: (ctx) => benchmarkDag(c, ctx) });
   }
 
+  const startupWanted = options.startup ?? !quick;
+  const processes = options.processes ?? true;
+  const bundle = (processes && (options.paper ?? true)) || startupWanted ? await prepareBundle(log) : undefined;
+
   const dags: DagResult[] = [];
   let paperCacheDir: string | undefined;
   let paperPreset: string | undefined;
@@ -269,7 +336,7 @@ export const runPlanningBenchmark = async (options: PlanningBenchmarkOptions = {
     for (const c of cases) {
       const cacheDir = path.join(workDir, `cache-${dags.length}`);
       const dvcSetup = options.dvcSetup ?? "lockfile";
-      dags.push(await c.run({ cacheDir, workDir, repeats, processRepeats, budgetMs, warmup, dvc, dvcNote, dvcSetup, processes: options.processes ?? true, log }));
+      dags.push(await c.run({ cacheDir, workDir, repeats, processRepeats, budgetMs, warmup, dvc, dvcNote, dvcSetup, processes, bundleBuildMs: bundle?.buildMs, log }));
       if (c.paperPreset !== undefined) {
         paperCacheDir = cacheDir;
         paperPreset = c.paperPreset;
@@ -277,8 +344,8 @@ export const runPlanningBenchmark = async (options: PlanningBenchmarkOptions = {
     }
     printDagTable(dags, log);
     let startup: StartupResult | undefined;
-    if ((options.startup ?? !quick) && paperCacheDir !== undefined && paperPreset !== undefined) {
-      startup = await benchmarkStartup({ workDir, paperCacheDir, paperPreset, repeats: processRepeats, warmup, dvc, log });
+    if (startupWanted && bundle !== undefined && paperCacheDir !== undefined && paperPreset !== undefined) {
+      startup = await benchmarkStartup({ workDir, paperCacheDir, paperPreset, repeats: processRepeats, warmup, dvc, bundle, log });
     }
     return {
       benchmark: "planning",
@@ -305,6 +372,8 @@ interface DagRunContext {
   readonly dvcNote: string;
   readonly dvcSetup: "lockfile" | "repro";
   readonly processes: boolean;
+  /** Build time of dist/ when it was built for this run (the paper DAG's real-CLI timings need it). */
+  readonly bundleBuildMs: number | undefined;
   readonly log: (line: string) => void;
 }
 
@@ -335,7 +404,9 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
   if (ctx.processes) {
     commands.push(tsxCommand(["benchmarks/lib/bench-cli.ts", c.cliName, "run", "all", ...base]));
     commands.push(tsxCommand(["benchmarks/lib/bench-cli.ts", c.cliName, "status", ...base]));
-    if (c.cliName === "paper") commands.push({ file: process.execPath, args: ["bin/pipeline.mjs", "run", "all", ...base], cwd: repoRoot });
+    if (c.cliName === "paper" && ctx.bundleBuildMs !== undefined) {
+      commands.push(binCommand("sources", ["run", "all", ...base]), binCommand("bundle", ["run", "all", ...base]), npxCommand(["run", "all", ...base]));
+    }
   }
   let dvcProject: string | undefined;
   let dvcSetup: { readonly setupMs: number; readonly stages: number } | undefined;
@@ -367,19 +438,37 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
       const runAll = timings[i]!;
       const reported = outputs[i++]!.map(parseCliTimes);
       const status = timings[i++]!;
-      const realCliRunAll = c.cliName === "paper" ? timings[i++]! : undefined;
+      let realCli: RealCliResult | undefined;
+      if (c.cliName === "paper" && ctx.bundleBuildMs !== undefined) {
+        for (const output of [...outputs[i]!, ...outputs[i + 2]!]) parseCliTimes(output); // every run found all cached
+        const bundleReported = outputs[i + 1]!.map(parseCliTimes);
+        realCli = {
+          sources: timings[i]!,
+          bundle: timings[i + 1]!,
+          npx: timings[i + 2]!,
+          bundleReportedPlanMs: medianOf(bundleReported.map((r) => r.planMs)),
+          buildMs: ctx.bundleBuildMs,
+          bundleStayedCurrent: await bundleStillCurrent(ctx.log),
+        };
+        i += 3;
+      }
       processResult = {
         runAll,
         status,
-        ...(realCliRunAll === undefined ? {} : { realCliRunAll }),
         reportedPlanMs: medianOf(reported.map((r) => r.planMs)),
         reportedRunMs: medianOf(reported.map((r) => r.runMs)),
+        ...(realCli === undefined ? {} : { realCli }),
       };
       ctx.log(
         `  whole process (tsx, ${runAll.runs} runs): run all ${formatMs(runAll.medianMs)} (of which plan ${formatMs(processResult.reportedPlanMs)}, ` +
-          `plan + executor ${formatMs(processResult.reportedRunMs)}), status ${formatMs(status.medianMs)}` +
-          (realCliRunAll === undefined ? "" : `, bin/pipeline.mjs run all ${formatMs(realCliRunAll.medianMs)}`),
+          `plan + executor ${formatMs(processResult.reportedRunMs)}), status ${formatMs(status.medianMs)}`,
       );
+      if (realCli !== undefined) {
+        ctx.log(
+          `  bin/pipeline.mjs run all: sources ${formatMs(realCli.sources.medianMs)}, bundle ${formatMs(realCli.bundle.medianMs)} ` +
+            `(CLI plan ${formatMs(realCli.bundleReportedPlanMs)}), npx pipeline ${formatMs(realCli.npx.medianMs)}`,
+        );
+      }
     }
     if (dvcSetup !== undefined) {
       const status = timings[i++]!;
@@ -390,10 +479,17 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
       dvcResult = { setup: ctx.dvcSetup, ...dvcSetup, status, repro };
       ctx.log(`  dvc (${dvcSetup.stages} stages, set up by ${ctx.dvcSetup} in ${formatMs(dvcSetup.setupMs)}): status ${formatMs(status.medianMs)}, no-op repro ${formatMs(repro.medianMs)}`);
       if (processResult !== undefined) {
+        const bundleRunAll = processResult.realCli?.bundle.medianMs;
         ratios = {
           dvcStatusOverOurStatus: status.medianMs / processResult.status.medianMs,
           dvcReproOverOurRunAll: repro.medianMs / processResult.runAll.medianMs,
+          ...(bundleRunAll === undefined
+            ? {}
+            : { dvcStatusOverBundleRunAll: status.medianMs / bundleRunAll, dvcReproOverBundleRunAll: repro.medianMs / bundleRunAll }),
         };
+        if (bundleRunAll !== undefined) {
+          ctx.log(`  dvc status / our bundled no-op run all: ${ratios.dvcStatusOverBundleRunAll!.toFixed(2)}x; no-op dvc repro / it: ${ratios.dvcReproOverBundleRunAll!.toFixed(2)}x`);
+        }
       }
     }
   }
@@ -416,7 +512,7 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
 
 /** The warm in-process phases, each round on a freshly opened store (as each CLI process opens its own). */
 const timeInProcess = async <C>(c: DagCase<C>, nodes: number, ctx: DagRunContext): Promise<InProcessResult> => {
-  const samples = { loadConfig: [] as number[], buildDag: [] as number[], planDag: [] as number[], plan: [] as number[], executeCached: [] as number[], planDagSyncLookup: [] as number[], executeCachedReusingPlan: [] as number[] };
+  const samples = { loadConfig: [] as number[], buildDag: [] as number[], planDag: [] as number[], plan: [] as number[], executeCached: [] as number[], executeCachedReusingPlan: [] as number[] };
   const started = performance.now();
   for (let round = -1; round < ctx.repeats; round++) {
     const t0 = performance.now();
@@ -432,11 +528,6 @@ const timeInProcess = async <C>(c: DagCase<C>, nodes: number, ctx: DagRunContext
     if (counts.cached !== dag.order.length) throw new Error(`${c.name}: expected every node cached, plan says ${JSON.stringify(counts)}`);
     await runCached(dag, store);
     const t5 = performance.now();
-    const fastStore = withSyncLookupFastPath(await ArtifactStore.open(ctx.cacheDir));
-    const t6 = performance.now();
-    const fastPlan = await planDag(dag, fastStore);
-    const t7 = performance.now();
-    if (planCounts(fastPlan).cached !== dag.order.length) throw new Error(`${c.name}: the sync-lookup prototype disagrees with the plan`);
     const reusing = withLookupsFrom(await ArtifactStore.open(ctx.cacheDir), plan);
     const t8 = performance.now();
     await runCached(dag, reusing);
@@ -447,7 +538,6 @@ const timeInProcess = async <C>(c: DagCase<C>, nodes: number, ctx: DagRunContext
     samples.planDag.push(t4 - t3);
     samples.plan.push(t2 - t0 + (t4 - t3));
     samples.executeCached.push(t5 - t4);
-    samples.planDagSyncLookup.push(t7 - t6);
     samples.executeCachedReusingPlan.push(t9 - t8);
     if (round >= 2 && performance.now() - started > ctx.budgetMs) break; // big DAGs: at least 3 rounds, then the budget
   }
@@ -459,7 +549,6 @@ const timeInProcess = async <C>(c: DagCase<C>, nodes: number, ctx: DagRunContext
     plan,
     planPerNodeMs: plan.medianMs / nodes,
     executeCached: summarize(samples.executeCached),
-    planDagSyncLookup: summarize(samples.planDagSyncLookup),
     executeCachedReusingPlan: summarize(samples.executeCachedReusingPlan),
   };
 };
@@ -468,8 +557,8 @@ const pad = (s: string, n: number) => s.padStart(n);
 
 const printDagTable = (dags: ReadonlyArray<DagResult>, log: (line: string) => void) => {
   log("\nFully cached `run all` (medians; in-process warm, whole process = spawn to exit)");
-  const head = ["DAG", "nodes", "plan", "ms/node", "executor", "plan(sync)*", "exec(reuse)*", "proc run all", "proc status", "dvc status", "dvc repro", "dvc/ours st", "dvc/ours run"];
-  const widths = [20, 6, 9, 8, 9, 11, 12, 12, 11, 10, 10, 11, 12];
+  const head = ["DAG", "nodes", "plan", "ms/node", "executor", "exec(reuse)*", "tsx run all", "tsx status", "bundle run", "dvc status", "dvc repro", "dvc st/tsx", "dvc st/bundle"];
+  const widths = [20, 6, 9, 8, 9, 12, 12, 11, 11, 10, 10, 10, 13];
   log(head.map((h, i) => (i === 0 ? h.padEnd(widths[i]!) : pad(h, widths[i]!))).join(" "));
   for (const d of dags) {
     const p = d.inProcess;
@@ -480,18 +569,19 @@ const printDagTable = (dags: ReadonlyArray<DagResult>, log: (line: string) => vo
       formatMs(p.plan.medianMs),
       p.planPerNodeMs.toFixed(3),
       formatMs(p.executeCached.medianMs),
-      formatMs(p.planDagSyncLookup.medianMs + p.loadConfig.medianMs + p.buildDag.medianMs),
       formatMs(p.executeCachedReusingPlan.medianMs),
       d.process ? formatMs(d.process.runAll.medianMs) : "-",
       d.process ? formatMs(d.process.status.medianMs) : "-",
+      d.process?.realCli ? formatMs(d.process.realCli.bundle.medianMs) : "-",
       dv ? formatMs(dv.status.medianMs) : "-",
       dv ? formatMs(dv.repro.medianMs) : "-",
       d.ratios ? `${d.ratios.dvcStatusOverOurStatus.toFixed(2)}x` : "-",
-      d.ratios ? `${d.ratios.dvcReproOverOurRunAll.toFixed(2)}x` : "-",
+      d.ratios?.dvcStatusOverBundleRunAll !== undefined ? `${d.ratios.dvcStatusOverBundleRunAll.toFixed(2)}x` : "-",
     ];
     log(cells.map((cell, i) => (i === 0 ? cell : pad(cell, widths[i]!))).join(" "));
   }
-  log("* prototypes (benchmarks/lib/engine-prototypes.ts): plan with synchronous lookups on the verified fast path; executor reusing the plan's lookups");
+  log("* prototype (benchmarks/lib/engine-prototypes.ts): the executor reusing the plan's lookups (for partly cached runs; a no-op run skips the executor)");
+  log("  tsx: the CLI from the sources (benchmarks/lib/bench-cli.ts); bundle run: bin/pipeline.mjs run all with dist/ current (paper DAG only)");
 };
 
 interface StartupContext {
@@ -501,33 +591,30 @@ interface StartupContext {
   readonly repeats: number;
   readonly warmup: number;
   readonly dvc: string | undefined;
+  /** dist/ as prepareBundle built it. */
+  readonly bundle: { readonly buildMs: number; readonly entryBytes: number; readonly totalBytes: number; readonly files: number };
   readonly log: (line: string) => void;
 }
 
-/** Startup floors and the no-op run of the paper DAG under tsx and as esbuild bundles. */
+/** The engine alone (cli + effect + cache) over the synthetic layered pipeline: the start-up floor without any stage. */
+const ENGINE_ONLY_ENTRY = `import { main } from "./pipeline/cli.ts";
+import { layeredPipeline } from "./benchmarks/lib/trivial-stages.ts";
+process.exitCode = await main(layeredPipeline, process.argv.slice(2));
+`;
+
+/** Startup floors and the no-op run of the paper DAG from the sources (tsx) and from the bundle. */
 const benchmarkStartup = async (ctx: StartupContext): Promise<StartupResult> => {
   const bundleRoot = path.join(ctx.workDir, "bundle");
-  mkdirSync(path.join(bundleRoot, "dist"), { recursive: true });
-  // Packages left out of a bundle resolve from node_modules next to it, as they would from <repo>/dist.
+  mkdirSync(bundleRoot, { recursive: true });
+  // Packages left out of a bundle resolve from node_modules next to it, as they do from <repo>/dist.
   symlinkSync(path.join(repoRoot, "node_modules"), path.join(bundleRoot, "node_modules"), "dir");
   writeFileSync(path.join(bundleRoot, "package.json"), `{ "type": "module" }\n`);
-  const variants = [
-    { label: "bundle: our sources only", file: "own.mjs", entrySource: PAPER_CLI_ENTRY, bundlePackages: "none" as const },
-    { label: "bundle: + pure-JS packages", file: "full.mjs", entrySource: PAPER_CLI_ENTRY, bundlePackages: "pure-js" as const },
-    { label: "bundle: engine only (no stages)", file: "engine.mjs", entrySource: ENGINE_ONLY_ENTRY, bundlePackages: "pure-js" as const },
-    { label: "bundle: + pure-JS + lookup prototypes", file: "proto.mjs", entrySource: PAPER_CLI_PROTOTYPES_ENTRY, bundlePackages: "pure-js" as const },
-    { label: "bundle: + pure-JS, render.ts stubbed", file: "lazy.mjs", entrySource: PAPER_CLI_ENTRY, bundlePackages: "pure-js" as const, stubs: LAZY_RENDER_STUBS },
+  const engine = await buildCli({ outDir: path.join(bundleRoot, "dist"), entrySource: ENGINE_ONLY_ENTRY });
+  const engineBytes = engine.outputs.find((o) => o.file === engine.entry)!.bytes;
+  const bundles = [
+    { label: "dist/pipeline.mjs (npm run build)", bytes: ctx.bundle.entryBytes, buildMs: ctx.bundle.buildMs, files: ctx.bundle.files },
+    { label: "engine only (no stages)", bytes: engineBytes, buildMs: engine.buildMs, files: Object.values(engine.inputsByArea).reduce((a, b) => a + b, 0) },
   ];
-  const bundles = [];
-  for (const v of variants) {
-    const built = await buildBundle({
-      entrySource: v.entrySource,
-      outFile: path.join(bundleRoot, "dist", v.file),
-      bundlePackages: v.bundlePackages,
-      ...("stubs" in v ? { stubs: v.stubs } : {}),
-    });
-    bundles.push({ label: v.label, bytes: built.bytes, buildMs: built.buildMs, files: Object.values(built.inputsByArea).reduce((a, b) => a + b, 0), outFile: built.outFile });
-  }
   const run = ["run", "all", "--preset", ctx.paperPreset, "--cache-dir", ctx.paperCacheDir];
   const node = (label: string, args: ReadonlyArray<string>): { label: string; command: Command } => ({ label, command: { file: process.execPath, args, cwd: repoRoot } });
   const entries = [
@@ -537,16 +624,13 @@ const benchmarkStartup = async (ctx: StartupContext): Promise<StartupResult> => 
     node("tsx: import pipeline/cli.ts (engine)", ["--import", "tsx", "--input-type=module", "-e", "await import('./pipeline/cli.ts')"]),
     node("tsx: import stages/index.ts (stages, science)", ["--import", "tsx", "--input-type=module", "-e", "await import('./stages/index.ts')"]),
     node("import vega, vega-lite, @resvg/resvg-js", ["--input-type=module", "-e", "await import('vega'); await import('vega-lite'); await import('@resvg/resvg-js')"]),
-    node("tsx: bin/pipeline.mjs --help", ["bin/pipeline.mjs", "--help"]),
-    node("tsx: bin/pipeline.mjs run all (no-op)", ["bin/pipeline.mjs", ...run]),
-    node(`${bundles[0]!.label}: --help`, [bundles[0]!.outFile, "--help"]),
-    node(`${bundles[0]!.label}: run all`, [bundles[0]!.outFile, ...run]),
-    node(`${bundles[1]!.label}: --help`, [bundles[1]!.outFile, "--help"]),
-    node(`${bundles[1]!.label}: run all`, [bundles[1]!.outFile, ...run]),
-    node(`${bundles[2]!.label}: --help`, [bundles[2]!.outFile, "--help"]),
-    node(`${bundles[3]!.label}: run all`, [bundles[3]!.outFile, ...run]),
-    node(`${bundles[4]!.label}: --help`, [bundles[4]!.outFile, "--help"]),
-    node(`${bundles[4]!.label}: run all`, [bundles[4]!.outFile, ...run]),
+    { label: "sources: bin/pipeline.mjs --help", command: binCommand("sources", ["--help"]) },
+    { label: "sources: bin/pipeline.mjs run all (no-op)", command: binCommand("sources", run) },
+    { label: "bundle: bin/pipeline.mjs --help", command: binCommand("bundle", ["--help"]) },
+    { label: "bundle: bin/pipeline.mjs run all (no-op)", command: binCommand("bundle", run) },
+    { label: "bundle: npx pipeline --help", command: npxCommand(["--help"]) },
+    { label: "bundle: npx pipeline run all (no-op)", command: npxCommand(run) },
+    node("engine-only bundle --help", [engine.entry, "--help"]),
   ];
   if (ctx.dvc !== undefined) entries.push({ label: "dvc --version", command: { file: ctx.dvc, args: ["--version"], cwd: ctx.workDir, env: dvcEnv() } });
   const { timings } = timeInterleaved(
@@ -554,11 +638,12 @@ const benchmarkStartup = async (ctx: StartupContext): Promise<StartupResult> => 
     ctx.repeats,
     ctx.warmup,
   );
+  const bundleStayedCurrent = await bundleStillCurrent(ctx.log);
   const commands = entries.map((e, i) => ({ label: e.label, command: [path.basename(e.command.file), ...e.command.args].join(" "), timing: timings[i]! }));
   ctx.log("\nProcess startup (medians, spawn to exit; the paper DAG's cache for `run all`)");
   for (const c of commands) ctx.log(`  ${c.label.padEnd(48)} ${pad(formatMs(c.timing.medianMs), 9)}  (min ${formatMs(c.timing.minMs)}, ${c.timing.runs} runs)`);
-  for (const b of bundles) ctx.log(`  ${b.label}: ${(b.bytes / 1024).toFixed(0)} KiB from ${b.files} files, built in ${formatMs(b.buildMs)}`);
-  return { commands, bundles: bundles.map(({ outFile: _outFile, ...rest }) => rest) };
+  for (const b of bundles) ctx.log(`  bundle ${b.label}: ${(b.bytes / 1024).toFixed(0)} KiB at start-up, from ${b.files} files, built in ${formatMs(b.buildMs)}`);
+  return { commands, bundles, bundleStayedCurrent };
 };
 
 /** CLI: prints the tables and writes benchmarks/results/planning.json (planning-quick.json with --quick). */

@@ -23,8 +23,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /**
- * Packages always left to Node: those with native addons (or that load them), and parquetjs-lite, whose generated
- * thrift code assigns undeclared globals (sloppy mode), which fails in a strict ES module.
+ * Packages always left to Node: those with native addons (or that load them), and parquetjs-lite (now only used by
+ * the I/O benchmark), whose generated thrift code assigns undeclared globals (sloppy mode), which fails in a strict
+ * ES module.
  */
 export const UNBUNDLED_PACKAGES: ReadonlyArray<string> = ["@tensorflow/*", "@duckdb/*", "@resvg/*", "parquetjs-lite"];
 
@@ -53,7 +54,7 @@ export interface SourcesManifest {
 }
 
 export interface BuildOptions {
-  /** Where the bundle goes (default <root>/dist). Everything else in it is removed. */
+  /** Where the bundle goes (default <root>/dist). Files in it that this build did not write are removed after a week. */
   readonly outDir?: string;
   /** The checkout whose sources are bundled (default this one). */
   readonly root?: string;
@@ -73,6 +74,15 @@ export interface BuildResult {
   readonly inputsByArea: Readonly<Record<string, number>>;
   readonly buildMs: number;
 }
+
+/** How long a chunk that the current build no longer references is kept in outDir. */
+const OLD_CHUNK_MS = 7 * 24 * 3600 * 1000;
+
+const writeFileAtomic = (file: string, contents: Uint8Array | string) => {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  writeFileSync(temp, contents);
+  renameSync(temp, file);
+};
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 
@@ -152,24 +162,24 @@ export const buildCli = async (options: BuildOptions = {}): Promise<BuildResult>
     ],
   });
 
-  // Write chunks, then the sources list, then the entry last (renamed into place), so a process starting meanwhile
-  // finds either the old entry or a complete new build; then remove what the old build left.
+  // Chunks first, then the entry, then the list of sources, each renamed into place: a process starting meanwhile
+  // runs a complete build, and while it may pair the new entry with the old list, that list then either matches the
+  // sources (so did the old build, from the same sources) or calls the bundle stale. Chunks no longer referenced stay
+  // a week: a process started from the previous build may still import one (the report renderer, hours later).
   mkdirSync(outDir, { recursive: true });
   const entry = path.join(outDir, "pipeline.mjs");
-  const written = new Set<string>([SOURCES_FILE, "pipeline.mjs"]);
-  for (const file of result.outputFiles) {
-    if (file.path === entry) continue;
-    writeFileSync(file.path, file.contents);
-    written.add(path.basename(file.path));
-  }
-  const manifest: SourcesManifest = { formatVersion: 1, files: Object.fromEntries([...stamps].sort(([a], [b]) => (a < b ? -1 : 1))) };
-  writeFileSync(path.join(outDir, SOURCES_FILE), `${JSON.stringify(manifest, null, 1)}\n`);
   const entryOutput = result.outputFiles.find((file) => file.path === entry);
   if (entryOutput === undefined) throw new Error(`esbuild wrote no ${entry}`);
-  const temp = `${entry}.${process.pid}.tmp`;
-  writeFileSync(temp, entryOutput.contents);
-  renameSync(temp, entry);
-  for (const name of readdirSync(outDir)) if (!written.has(name)) rmSync(path.join(outDir, name), { recursive: true, force: true });
+  const chunks = result.outputFiles.filter((file) => file !== entryOutput);
+  for (const file of chunks) writeFileAtomic(file.path, file.contents);
+  writeFileAtomic(entry, entryOutput.contents);
+  const manifest: SourcesManifest = { formatVersion: 1, files: Object.fromEntries([...stamps].sort(([a], [b]) => (a < b ? -1 : 1))) };
+  writeFileAtomic(path.join(outDir, SOURCES_FILE), `${JSON.stringify(manifest, null, 1)}\n`);
+  const current = new Set([SOURCES_FILE, ...result.outputFiles.map((file) => path.basename(file.path))]);
+  for (const name of readdirSync(outDir)) {
+    const file = path.join(outDir, name);
+    if (!current.has(name) && Date.now() - statSync(file).mtimeMs > OLD_CHUNK_MS) rmSync(file, { recursive: true, force: true });
+  }
   const buildMs = performance.now() - started;
 
   const inputsByArea: Record<string, number> = {};

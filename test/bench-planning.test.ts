@@ -110,7 +110,9 @@ describe("runPlanningBenchmark --quick", () => {
       expect(d.process!.runAll.medianMs).toBeGreaterThan(d.process!.reportedRunMs);
       expect(d.dvc).toEqual({ skipped: "dvc: skip" });
     }
-    expect(result.dags[0]!.process!.realCliRunAll!.runs).toBe(1);
+    const realCli = result.dags[0]!.process!.realCli!;
+    expect([realCli.sources.runs, realCli.bundle.runs, realCli.npx.runs]).toEqual([1, 1, 1]);
+    expect(realCli.bundleReportedPlanMs).toBeGreaterThan(0);
     expect(lines.join("\n")).toMatch(/Fully cached `run all`/);
     expect(JSON.parse(JSON.stringify(result))).toEqual(result);
   });

@@ -83,7 +83,7 @@ describe("the bundle", () => {
     for (const url of urls) expect(statSync(path.resolve(built.outDir, url)).isFile()).toBe(true);
   });
 
-  it("runs the CLI: --help, dag, a fully cached run, status and inspect (Parquet through the external parquetjs-lite)", () => {
+  it("runs the CLI: --help, dag, a fully cached run, status and inspect (a Parquet read, loaded on first use)", () => {
     const help = pipeline(["--help"]);
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/^usage: pipeline <command>/);
