@@ -71,7 +71,7 @@ export const PRESETS = {
     datasets: ["mnist"],
     mnist: { depths: [1, 2, 4, 8], epochs: 1, trainSubset: 10_000, batchSize: 64, probeImages: 10_000 },
   },
-  /** The paper's sweep: 39 depths on both data sets, full schedule. A GPU job. */
+  /** The paper's sweep: the 38 depths of PAPER_DEPTHS on both data sets, full schedule. A GPU job. */
   paper: {
     datasets: ["mnist", "cifar10"],
     mnist: { depths: PAPER_DEPTHS, epochs: 20, trainSubset: 0, schedule: "step" },

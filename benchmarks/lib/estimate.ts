@@ -1,0 +1,164 @@
+/**
+ * What the paper's full sweep costs: CPU-hours on this machine from measured training throughput, and the GPU path's
+ * expected cost from a stated model (no GPU run of the TensorFlow.js stack is possible on the lent machines).
+ *
+ * The sweep is PRESETS.paper: both data sets, PAPER_DEPTHS (38 depths), MNIST 20 epochs and CIFAR-10 160 on the full
+ * training sets, the paper's batch sizes, then a probe of 10,000 test images per run.
+ */
+import { DATASETS } from "../../science/data/datasets.ts";
+import { paperBatchSize, PRESETS, type DatasetName } from "../../stages/config.ts";
+
+export interface SweepRun {
+  readonly dataset: DatasetName;
+  readonly L: number;
+  readonly epochs: number;
+  readonly trainImages: number;
+  readonly testImages: number;
+  readonly batchSize: number;
+}
+
+/** Every training run of the paper's sweep. */
+export const paperSweepRuns = (): SweepRun[] =>
+  PRESETS.paper.datasets.flatMap((dataset) =>
+    PRESETS.paper[dataset].depths.map((L) => ({
+      dataset,
+      L,
+      epochs: PRESETS.paper[dataset].epochs,
+      trainImages: DATASETS[dataset].splitSizes.train,
+      testImages: DATASETS[dataset].splitSizes.test,
+      batchSize: paperBatchSize(dataset, L),
+    })),
+  );
+
+/** Least-squares line y = intercept + slope * x. */
+export function linearFit(xs: ReadonlyArray<number>, ys: ReadonlyArray<number>): { intercept: number; slope: number } {
+  if (xs.length !== ys.length || xs.length < 2) throw new RangeError("linearFit needs two or more (x, y) pairs");
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i]! - mx) * (ys[i]! - my);
+    sxx += (xs[i]! - mx) ** 2;
+  }
+  if (sxx === 0) throw new RangeError("linearFit needs two distinct x values");
+  const slope = sxy / sxx;
+  return { intercept: my - slope * mx, slope };
+}
+
+/** Measured throughput of one configuration: training images per second at L blocks per section. */
+export interface ThroughputPoint {
+  readonly dataset: DatasetName;
+  readonly L: number;
+  readonly trainImgPerSec: number;
+  /** Plain inference (eval forward) images per second, for the probe; optional. */
+  readonly inferenceImgPerSec?: number;
+}
+
+export interface CpuSweepEstimate {
+  /** Seconds per training image = intercept + slope * L, fitted per data set to the measured points. */
+  readonly secondsPerImage: Readonly<Record<string, { intercept: number; slope: number; fittedFrom: number[] }>>;
+  readonly runs: ReadonlyArray<SweepRun & { readonly secondsPerEpoch: number; readonly hours: number }>;
+  readonly hoursByDataset: Readonly<Record<string, number>>;
+  readonly totalHours: number;
+  readonly longestRun: { readonly dataset: string; readonly L: number; readonly hours: number };
+}
+
+/**
+ * CPU-hours of the sweep: each run's epochs x training images x seconds per image at its L (a line in L fitted to the
+ * measured points: the work is a fixed part plus 3 blocks per L), plus the probe, counted as one training image's
+ * cost per test image (a forward pass is about a third of a training step, so this over-counts a little).
+ * Assumes the measured batch size's throughput holds for the paper's (64 to 256), and one job at a time using all cores.
+ */
+export function estimateCpuSweep(points: ReadonlyArray<ThroughputPoint>, runs: ReadonlyArray<SweepRun> = paperSweepRuns()): CpuSweepEstimate {
+  const secondsPerImage: Record<string, { intercept: number; slope: number; fittedFrom: number[] }> = {};
+  for (const dataset of new Set(runs.map((r) => r.dataset))) {
+    const mine = points.filter((p) => p.dataset === dataset);
+    if (mine.length < 2) throw new RangeError(`estimateCpuSweep: need two or more measured depths for ${dataset}`);
+    const fit = linearFit(mine.map((p) => p.L), mine.map((p) => 1 / p.trainImgPerSec));
+    secondsPerImage[dataset] = { ...fit, fittedFrom: mine.map((p) => p.L) };
+  }
+  const estimated = runs.map((run) => {
+    const fit = secondsPerImage[run.dataset]!;
+    const perImage = fit.intercept + fit.slope * run.L;
+    const secondsPerEpoch = run.trainImages * perImage;
+    return { ...run, secondsPerEpoch, hours: (run.epochs * secondsPerEpoch + run.testImages * perImage) / 3600 };
+  });
+  const hoursByDataset: Record<string, number> = {};
+  for (const r of estimated) hoursByDataset[r.dataset] = (hoursByDataset[r.dataset] ?? 0) + r.hours;
+  const longest = estimated.reduce((a, b) => (b.hours > a.hours ? b : a));
+  return {
+    secondsPerImage,
+    runs: estimated,
+    hoursByDataset,
+    totalHours: estimated.reduce((a, r) => a + r.hours, 0),
+    longestRun: { dataset: longest.dataset, L: longest.L, hours: longest.hours },
+  };
+}
+
+/** [height, width, channels] of sections 1..3: stride-1 stem, 16/32/64 channels, a 1x1 stride-2 "valid" conv between. */
+export function sectionShapes(dataset: DatasetName): Array<[number, number, number]> {
+  const [h, w] = DATASETS[dataset].imageShape;
+  const half = (x: number) => Math.floor((x - 1) / 2) + 1;
+  return [
+    [h, w, 16],
+    [half(h), half(w), 32],
+    [half(half(h)), half(half(w)), 64],
+  ];
+}
+
+/**
+ * Multiply-adds of one image's forward pass through the convolutions and the dense layer (BN, ReLU and adds are
+ * memory-bound and left to the per-op term of the GPU model).
+ */
+export function forwardMacsPerImage(dataset: DatasetName, L: number): number {
+  const inputChannels = DATASETS[dataset].imageShape[2];
+  const sections = sectionShapes(dataset);
+  const [h1, w1, c1] = sections[0]!;
+  let macs = 9 * inputChannels * c1 * h1 * w1; // stem 3x3
+  sections.forEach(([h, w, c], s) => {
+    if (s > 0) macs += sections[s - 1]![2] * c * h * w; // transition 1x1, stride 2
+    macs += L * 2 * 9 * c * c * h * w; // L blocks of two 3x3 convs
+  });
+  return macs + sections[2]![2] * 10; // dense
+}
+
+/** Assumptions of the GPU model, stated with their values in the output. */
+export interface GpuAssumptions {
+  /** Sustained float32 throughput on these small convolutions (FLOP/s). */
+  readonly sustainedFlops: number;
+  /** Host-side cost per dispatched op (JS + tfjs-node binding + kernel launch), seconds. */
+  readonly secondsPerOp: number;
+  /** Native ops per training step = intercept + slope * L (counted by the training benchmark's op census). */
+  readonly opsPerStep: { readonly intercept: number; readonly slope: number };
+}
+
+export interface GpuSweepEstimate {
+  readonly assumptions: GpuAssumptions;
+  readonly computeHours: number;
+  readonly dispatchHours: number;
+  /** Each run bounded by the larger of its compute and its dispatch time (they overlap when the GPU queue is full). */
+  readonly totalHours: number;
+  readonly hoursByDataset: Readonly<Record<string, number>>;
+}
+
+/** GPU cost: training FLOPs = 3 x forward (forward + two backward products), steps = ceil(images / batch) per epoch. */
+export function estimateGpuSweep(assumptions: GpuAssumptions, runs: ReadonlyArray<SweepRun> = paperSweepRuns()): GpuSweepEstimate {
+  let computeHours = 0;
+  let dispatchHours = 0;
+  let totalHours = 0;
+  const hoursByDataset: Record<string, number> = {};
+  for (const run of runs) {
+    const flops = 2 * forwardMacsPerImage(run.dataset, run.L) * (3 * run.epochs * run.trainImages + run.testImages);
+    const compute = flops / assumptions.sustainedFlops / 3600;
+    const steps = run.epochs * Math.ceil(run.trainImages / run.batchSize);
+    const ops = assumptions.opsPerStep.intercept + assumptions.opsPerStep.slope * run.L;
+    const dispatch = (steps * ops * assumptions.secondsPerOp) / 3600;
+    computeHours += compute;
+    dispatchHours += dispatch;
+    totalHours += Math.max(compute, dispatch);
+    hoursByDataset[run.dataset] = (hoursByDataset[run.dataset] ?? 0) + Math.max(compute, dispatch);
+  }
+  return { assumptions, computeHours, dispatchHours, totalHours, hoursByDataset };
+}
