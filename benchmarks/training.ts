@@ -10,10 +10,10 @@
  * 1. throughput: trainModel itself, timed between its onStep callbacks (steady-state steps after `warmup`; model
  *    creation and the test evaluation excluded), interleaved with the PyTorch loop on the same shape and depth;
  *    the order alternates between repeats so load on the shared machine hits both. Ratio = ours / torch img/s.
- * 2. variants: the step rebuilt from its pieces (lib/ml-train-step.ts) as it is now and with the prototyped
- *    speedups (grouped SGD update, TensorFlow's fused BatchNorm/ReLU kernels), interleaved with each other and
- *    with the PyTorch loop; ratios per repeat against the current step and against PyTorch.
- * 3. breakdown: per phase (batch, forward, backward, update) and per native op (lib/ml-op-census.ts, averaged
+ * 2. variants: the step rebuilt from its pieces (lib/ml-train-step.ts) as it is now, with the prototyped grouped SGD
+ *    update, and with the hand-written BatchNorm/ReLU gradients that the fused kernels replaced (a baseline),
+ *    interleaved with each other and with the PyTorch loop; ratios per repeat against the current step and PyTorch.
+ * 3. breakdown, for each variant: per phase (batch, forward, backward, update) and per native op (lib/ml-op-census.ts, averaged
  *    over `steps` steps): how many ops a step runs, how long the activation-sized ones take, the parameter-sized ones, and JavaScript between them;
  *    PyTorch's own profiler gives its per-operator split for comparison.
  * Writes benchmarks/results/<out>.json. `--quick`: MNIST shape, L = 1, 2 repeats of 3 steps, batch 32.
@@ -273,7 +273,7 @@ async function breakdown(): Promise<{ dispatchMicroseconds: number; ours: Breakd
   const torchRows: Array<{ shape: ShapeName; blocks: number; stepMs: number; ops: TorchOp[] }> = [];
   for (const shape of settings.shapes) {
     for (const blocks of settings.blocks) {
-      const setup = setupVariants(shape, blocks, ["current", "both"]);
+      const setup = setupVariants(shape, blocks, Object.keys(VARIANTS));
       for (const { name, stepper } of setup.steppers) {
         for (let i = 0; i < settings.warmup; i++) timeStep(stepper, setup.indices);
         const phasesMs = phases(stepper, setup.indices);

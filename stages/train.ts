@@ -29,7 +29,7 @@ const TrainParamsSchema = Schema.Struct({
 
 export const train = defineStage({
   name: "train",
-  version: "1",
+  version: "2", // 2: native training runs TensorFlow's fused BatchNorm/ReLU kernels (weights differ at float32 rounding)
   description: "train the pre-activation ResNet with L blocks per section",
   params: TrainParamsSchema,
   resources: "gpu",

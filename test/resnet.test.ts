@@ -5,10 +5,13 @@ import * as tfjs from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../science/backend/select.ts";
 import {
+  BN_EPSILON,
   type ResNet,
   type TF,
   batchNormTraining,
   createResNet,
+  fusedBatchNormReluTraining,
+  hasFusedBatchNorm,
   layerCounts,
   loadResNet,
   reluTraining,
@@ -39,6 +42,63 @@ function randomPixels(tf: TF, count: number, shape: readonly [number, number, nu
 
 async function weightBytes(model: ResNet): Promise<Uint8Array> {
   return (await serializeResNet(model)).weightsBin;
+}
+
+/** Training-mode BatchNorm + ReLU as science/resnet.ts runs it, with the batch moments handed to a callback. */
+type BnRelu = (
+  tf: TF,
+  x: tfjs.Tensor4D,
+  gamma: tfjs.Tensor1D,
+  beta: tfjs.Tensor1D,
+  onBatchMoments: (mean: tfjs.Tensor1D, variance: tfjs.Tensor1D) => void,
+) => tfjs.Tensor4D;
+const closedForm: BnRelu = (tf, x, gamma, beta, onBatchMoments) => reluTraining(tf, batchNormTraining(tf, x, gamma, beta, onBatchMoments));
+
+/** Batch mean and biased batch variance per channel (last axis), in float64. */
+function moments64(x: ArrayLike<number>, channels: number): { mean: Float64Array; variance: Float64Array } {
+  const n = x.length / channels;
+  const mean = new Float64Array(channels);
+  const variance = new Float64Array(channels);
+  for (let k = 0; k < x.length; k++) mean[k % channels] = mean[k % channels]! + x[k]! / n;
+  for (let k = 0; k < x.length; k++) variance[k % channels] = variance[k % channels]! + (x[k]! - mean[k % channels]!) ** 2 / n;
+  return { mean, variance };
+}
+
+/** relu(gamma * (x - mean) / sqrt(variance + eps) + beta) with the batch moments, in float64: the slow reference. */
+function bnRelu64(x: ArrayLike<number>, gamma: ArrayLike<number>, beta: ArrayLike<number>): Float64Array {
+  const channels = gamma.length;
+  const { mean, variance } = moments64(x, channels);
+  return Float64Array.from({ length: x.length }, (_, k) => {
+    const c = k % channels;
+    return Math.max(0, (gamma[c]! * (x[k]! - mean[c]!)) / Math.sqrt(variance[c]! + BN_EPSILON) + beta[c]!);
+  });
+}
+
+/** Central differences of f at `at` (float64), one coordinate at a time. */
+function finiteDifferences(f: (v: Float64Array) => number, at: ArrayLike<number>, h = 1e-6): Float64Array {
+  const v = Float64Array.from(at);
+  const grad = new Float64Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const keep = v[i]!;
+    v[i] = keep + h;
+    const up = f(v);
+    v[i] = keep - h;
+    const down = f(v);
+    v[i] = keep;
+    grad[i] = (up - down) / (2 * h);
+  }
+  return grad;
+}
+
+/** max |a - b| / max |b|. */
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return worst / scale;
 }
 
 describe("rng", () => {
@@ -253,6 +313,92 @@ for (const backend of BACKENDS) {
       });
       tf.dispose([x, gamma, beta, w]);
     });
+
+    it("training-mode BatchNorm + ReLU (closed form; fused kernels on native TensorFlow): values, moments and gradients match float64 finite differences", () => {
+      expect(hasFusedBatchNorm(tf)).toBe(backend.name === "tensorflow");
+      const implementations: Array<[string, BnRelu]> = [["closed form", closedForm]];
+      if (hasFusedBatchNorm(tf)) implementations.push(["fused", fusedBatchNormReluTraining]);
+      const rng = Rng.fromSeed(22);
+      const shape = [3, 4, 5, 6] as const;
+      const normals = (length: number, scale: number, offset = 0) => Float32Array.from({ length }, () => offset + scale * rng.nextNormal());
+      const x = normals(3 * 4 * 5 * 6, 2, 0.5);
+      const gamma = normals(6, 0.3, 1);
+      const beta = normals(6, 0.3);
+      const w = normals(x.length, 1);
+      // The reference: loss = sum(w * bnRelu(x)) and its gradients, all in float64 from the same float32 inputs.
+      const loss64 = (xs: ArrayLike<number>, g: ArrayLike<number>, b: ArrayLike<number>) =>
+        bnRelu64(xs, g, b).reduce((sum, y, k) => sum + w[k]! * y, 0);
+      const expected = {
+        y: bnRelu64(x, gamma, beta),
+        ...moments64(x, 6),
+        dx: finiteDifferences((v) => loss64(v, gamma, beta), x),
+        dGamma: finiteDifferences((v) => loss64(x, v, beta), gamma),
+        dBeta: finiteDifferences((v) => loss64(x, gamma, v), beta),
+      };
+      for (const [name, bnRelu] of implementations) {
+        tf.tidy(() => {
+          const inputs = [tf.tensor4d(x, [...shape]), tf.tensor1d(gamma), tf.tensor1d(beta)] as const;
+          const weights = tf.tensor4d(w, [...shape]);
+          let moments: Float32Array[] = [];
+          const onBatchMoments = (mean: tfjs.Tensor1D, variance: tfjs.Tensor1D) => {
+            moments = [mean.dataSync() as Float32Array, variance.dataSync() as Float32Array];
+          };
+          const y = bnRelu(tf, ...inputs, onBatchMoments).dataSync();
+          const [dx, dGamma, dBeta] = tf
+            .grads((xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) =>
+              tf.sum(tf.mul(bnRelu(tf, xi as tfjs.Tensor4D, g as tfjs.Tensor1D, b as tfjs.Tensor1D, () => {}), weights)),
+            )([...inputs])
+            .map((t) => t.dataSync());
+          const errors = {
+            y: relativeError(y, expected.y),
+            mean: relativeError(moments[0]!, expected.mean),
+            variance: relativeError(moments[1]!, expected.variance), // biased: the fused kernel's n/(n-1) is undone
+            dx: relativeError(dx!, expected.dx),
+            dGamma: relativeError(dGamma!, expected.dGamma),
+            dBeta: relativeError(dBeta!, expected.dBeta),
+          };
+          for (const [what, error] of Object.entries(errors)) expect(error, `${name} ${what}`).toBeLessThan(1e-5);
+        });
+      }
+    });
+
+    if (backend.name === "tensorflow") {
+      it("fused BatchNorm + ReLU equals autodiff of tf.relu(tf.batchNorm(...)) to float32 rounding, exact zeros included", () => {
+        const rng = Rng.fromSeed(23);
+        const random = (shape: number[], scale: number, offset = 0): tfjs.Tensor =>
+          tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.nextNormal()), shape);
+        tf.tidy(() => {
+          // Channel 5 is constant with beta 0: its BN output is exactly 0, where ReLU's gradient is 0.
+          const isLast = tf.equal(tf.range(0, 6, 1, "int32"), 5);
+          const x = tf.where(isLast, tf.onesLike(random([3, 4, 5, 6], 1)), random([3, 4, 5, 6], 2, 0.5)) as tfjs.Tensor4D;
+          const gamma = random([6], 0.3, 1) as tfjs.Tensor1D;
+          const beta = tf.where(isLast, tf.zeros([6]), random([6], 0.3)) as tfjs.Tensor1D;
+          const w = random([3, 4, 5, 6], 1);
+          const maxRelativeDifference = (a: tfjs.Tensor, b: tfjs.Tensor): number =>
+            tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]! / tf.max(tf.abs(b)).dataSync()[0]!;
+          const reference = tf.moments(x, [0, 1, 2]);
+          const composite = (xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) => {
+            const { mean, variance } = tf.moments(xi, [0, 1, 2]);
+            return tf.relu(tf.batchNorm(xi as tfjs.Tensor4D, mean, variance, b as tfjs.Tensor1D, g as tfjs.Tensor1D, BN_EPSILON));
+          };
+          let moments: Float32Array[] = []; // the callback's tensors live only during the call: read them there
+          const fused = fusedBatchNormReluTraining(tf, x, gamma, beta, (mean, variance) => {
+            moments = [mean.dataSync() as Float32Array, variance.dataSync() as Float32Array];
+          });
+          expect(maxRelativeDifference(fused, composite(x, gamma, beta))).toBeLessThan(1e-5);
+          expect(maxRelativeDifference(tf.tensor1d(moments[0]!), reference.mean)).toBeLessThan(1e-6);
+          expect(maxRelativeDifference(tf.tensor1d(moments[1]!), reference.variance)).toBeLessThan(1e-5);
+          const ours = tf.grads((xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) =>
+            tf.sum(tf.mul(fusedBatchNormReluTraining(tf, xi as tfjs.Tensor4D, g as tfjs.Tensor1D, b as tfjs.Tensor1D), w)),
+          )([x, gamma, beta]);
+          const autodiff = tf.grads((xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) => tf.sum(tf.mul(composite(xi, g, b), w)))([x, gamma, beta]);
+          ours.forEach((g, i) => expect(maxRelativeDifference(g, autodiff[i]!)).toBeLessThan(1e-4));
+          const lastChannel = (t: tfjs.Tensor) => [...tf.gather(t, [5], t.rank - 1).dataSync()];
+          expect(lastChannel(fused).every((v) => v === 0)).toBe(true);
+          for (const g of [...ours, ...autodiff]) expect(lastChannel(g).every((v) => v === 0)).toBe(true);
+        });
+      });
+    }
 
     describe("save and load", () => {
       let dir = "";

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as tfjs from "@tensorflow/tfjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { selectBackend } from "../science/backend/select.ts";
 import { type ResNet, type TF, createResNet, serializeResNet, toModelInput } from "../science/resnet.ts";
 import { Rng } from "../science/rng.ts";
@@ -195,20 +195,41 @@ for (const backend of BACKENDS) {
       await expect(trainModel(tf, { ...BASE, seed: 18, checkpointDir: resumedDir })).rejects.toThrow(/other settings/);
     });
 
-    it("keeps tensor memory flat across epochs and frees everything", async () => {
+    it("keeps tensor memory flat across steps and epochs and frees everything", async () => {
       const before = tf.memory().numTensors;
+      const perStep: number[] = [];
       const perEpoch: number[] = [];
       const { model } = await trainModel(tf, {
         ...BASE,
         epochs: 3,
         schedule: "step",
         checkpointDir: path.join(dir, "memory"),
+        onStep: () => void perStep.push(tf.memory().numTensors),
         onEpoch: () => void perEpoch.push(tf.memory().numTensors),
       });
+      expect(perStep).toHaveLength(3 * (TRAIN.count / BASE.batchSize));
+      expect(new Set(perStep).size).toBe(1); // no tensor leaks per step
       expect(perEpoch).toHaveLength(3);
       expect(new Set(perEpoch).size).toBe(1);
       model.dispose();
       expect(tf.memory().numTensors).toBe(before);
+    });
+
+    it("never reads from the backend synchronously, and per epoch only the loss, error and test-error sums", async () => {
+      const dataSync = vi.spyOn(tf.Tensor.prototype, "dataSync");
+      const arraySync = vi.spyOn(tf.Tensor.prototype, "arraySync");
+      const data = vi.spyOn(tf.Tensor.prototype, "data");
+      const steps: number[] = [];
+      try {
+        const { model } = await trainModel(tf, { ...BASE, batchSize: 8, onStep: ({ step }) => void steps.push(step) });
+        model.dispose();
+        expect(steps).toHaveLength(2 * (TRAIN.count / 8));
+        expect(dataSync).not.toHaveBeenCalled();
+        expect(arraySync).not.toHaveBeenCalled();
+        expect(data).toHaveBeenCalledTimes(2 * 3); // per epoch: train loss sum, train error sum, test error count
+      } finally {
+        vi.restoreAllMocks();
+      }
     });
   });
 }

@@ -1,43 +1,41 @@
 /**
  * One training step of science/training.ts, rebuilt from its pieces so that the benchmark can time the phases
- * separately and try faster variants side by side. With the default variant the step is the same op sequence as
+ * separately and try variants side by side. With the default variant the step is the same op sequence as
  * trainModel's (same data path, model.forward, loss, hand-written SGD with momentum and weight decay), and
  * test/bench-ml.test.ts checks that it gives bit-identical weights to trainModel on the native backend.
  *
- * Prototyped variants (not used by the pipeline; they are what this benchmark proposes):
- *  - `groupedSgd`: the SGD update of all variables of one shape (and decay flag) as one stacked update
- *    (stack gradients and weights, 5 ops, unstack) with the velocity kept stacked, instead of ~7 tiny ops per
- *    variable. Same float32 operations in the same order per element, so bit-identical results.
- *  - `nativeBnRelu`: training-mode BatchNorm + ReLU as TensorFlow's own FusedBatchNormV3 + Relu forward and
- *    ReluGrad + FusedBatchNormGradV3 backward (oneDNN kernels on x86), called through the tfjs-node backend,
- *    instead of the tfjs-level closed form (about 8 forward and 12 backward full-size ops per BN-ReLU).
- *    Equal up to float32 rounding (different reduction order).
+ * Variants (not used by the pipeline):
+ *  - `groupedSgd` (a proposed speedup): the SGD update of all variables of one shape (and decay flag) as one
+ *    stacked update (stack gradients and weights, 5 ops, unstack) with the velocity kept stacked, instead of ~7 tiny
+ *    ops per variable. Same float32 operations in the same order per element, so bit-identical results.
+ *  - `handWrittenBnRelu` (a baseline): training-mode BatchNorm + ReLU with the closed-form tfjs-level gradients that
+ *    the pure-JS backend uses (about 8 forward and 12 backward full-size ops per BN-ReLU), as native training did
+ *    before it moved to TensorFlow's fused kernels; shows what those save. Equal up to float32 rounding.
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import {
-  BN_EPSILON,
   BN_MOVING_AVERAGE_UPDATE,
   SECTION_CHANNELS,
   type NamedVariable,
   type ResNet,
   type TF,
   batchNormTraining,
+  fusedBatchNormReluTraining,
   reluTraining,
   toModelInput,
 } from "../../science/resnet.ts";
 
 export interface StepVariant {
   readonly groupedSgd: boolean;
-  readonly nativeBnRelu: boolean;
+  readonly handWrittenBnRelu: boolean;
 }
 
-export const CURRENT: StepVariant = { groupedSgd: false, nativeBnRelu: false };
+export const CURRENT: StepVariant = { groupedSgd: false, handWrittenBnRelu: false };
 
 export const VARIANTS: Readonly<Record<string, StepVariant>> = {
   current: CURRENT,
-  groupedSgd: { groupedSgd: true, nativeBnRelu: false },
-  nativeBnRelu: { groupedSgd: false, nativeBnRelu: true },
-  both: { groupedSgd: true, nativeBnRelu: true },
+  groupedSgd: { groupedSgd: true, handWrittenBnRelu: false },
+  handWrittenBnRelu: { groupedSgd: false, handWrittenBnRelu: true },
 };
 
 export interface StepData {
@@ -75,8 +73,8 @@ export interface Stepper {
 export function createStepper(tf: TF, model: ResNet, data: StepData, hyper: StepHyper, variant: StepVariant = CURRENT): Stepper {
   const trainable = model.variables.filter((v) => v.trainable);
   const optimizer = variant.groupedSgd ? groupedMomentum(tf, trainable, hyper) : perVariableMomentum(tf, trainable, hyper);
-  const forwardFn = variant.nativeBnRelu
-    ? forwardTraining(tf, model, nativeBatchNormRelu)
+  const forwardFn = variant.handWrittenBnRelu
+    ? forwardTraining(tf, model, handWrittenBatchNormRelu)
     : (x: tfjs.Tensor4D) => model.forward(x, { training: true });
 
   const batch = (indices: Int32Array) =>
@@ -196,8 +194,14 @@ function updateMovingAverages(tf: TF, bn: BatchNormParams, mean: tfjs.Tensor, va
   bn.movingVariance.assign(tf.add(tf.mul(bn.movingVariance, 1 - m), tf.mul(variance, m)));
 }
 
-/** What science/resnet.ts does in training mode (used to check that {@link forwardTraining} is faithful). */
-export const currentBatchNormRelu: BatchNormRelu = (tf, x, bn) =>
+/** What science/resnet.ts does in training mode on native TensorFlow (TensorFlow's fused kernels). */
+export const nativeBatchNormRelu: BatchNormRelu = (tf, x, bn) =>
+  fusedBatchNormReluTraining(tf, x, bn.gamma as tfjs.Tensor1D, bn.beta as tfjs.Tensor1D, (mean, variance) =>
+    updateMovingAverages(tf, bn, mean, variance),
+  );
+
+/** What science/resnet.ts does in training mode on the pure-JS backend (closed-form gradients at the tfjs level). */
+export const handWrittenBatchNormRelu: BatchNormRelu = (tf, x, bn) =>
   reluTraining(
     tf,
     batchNormTraining(tf, x, bn.gamma as tfjs.Tensor1D, bn.beta as tfjs.Tensor1D, (mean, variance) =>
@@ -205,73 +209,10 @@ export const currentBatchNormRelu: BatchNormRelu = (tf, x, bn) =>
     ),
   );
 
-interface NodeBackend {
-  readonly binding: {
-    readonly TF_FLOAT: number;
-    readonly TF_ATTR_TYPE: number;
-    readonly TF_ATTR_FLOAT: number;
-    readonly TF_ATTR_STRING: number;
-    readonly TF_ATTR_BOOL: number;
-  };
-  executeSingleOutput(name: string, attrs: unknown[], inputs: tfjs.Tensor[]): tfjs.Tensor;
-  executeMultipleOutputs(name: string, attrs: unknown[], inputs: tfjs.Tensor[], outputs: number): tfjs.Tensor[];
-}
-
-/** The tfjs-node backend object, or an error naming what is active instead. */
-export function nodeBackend(tf: TF): NodeBackend {
-  const backend = tf.backend() as unknown as Partial<NodeBackend>;
-  if (typeof backend.executeMultipleOutputs !== "function" || backend.binding === undefined) {
-    throw new Error(`native TensorFlow ops need the tfjs-node backend, active: ${tf.getBackend()}`);
-  }
-  return backend as NodeBackend;
-}
-
-/**
- * BN + ReLU through TensorFlow's fused kernels, one tape entry. FusedBatchNormV3 (training) returns y, the batch
- * mean and the Bessel-corrected batch variance (n/(n-1)), rescaled here to the biased variance resnet.ts uses for
- * its moving averages, plus reserve spaces that FusedBatchNormGradV3 consumes.
- */
-export const nativeBatchNormRelu: BatchNormRelu = (tf, x, bn) => {
-  const backend = nodeBackend(tf);
-  const b = backend.binding;
-  const attrs = [
-    { name: "T", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
-    { name: "U", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
-    { name: "epsilon", type: b.TF_ATTR_FLOAT, value: BN_EPSILON },
-    { name: "data_format", type: b.TF_ATTR_STRING, value: "NHWC" },
-    { name: "is_training", type: b.TF_ATTR_BOOL, value: true },
-  ];
-  const typeOnly = [{ name: "T", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }];
-  const [n, h, w] = x.shape;
-  const count = n * h * w;
-  const fused = tf.customGrad((...args: Array<tfjs.Tensor | tfjs.GradSaveFunc>) => {
-    const [input, gamma, beta, save] = args as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.GradSaveFunc];
-    const empty = tf.tensor1d([], "float32");
-    const [normalised, mean, correctedVariance, reserve1, reserve2, reserve3] = backend.executeMultipleOutputs(
-      "FusedBatchNormV3",
-      [...attrs, { name: "exponential_avg_factor", type: b.TF_ATTR_FLOAT, value: 1 }],
-      [input, gamma, beta, empty, empty],
-      6,
-    ) as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.Tensor, tfjs.Tensor, tfjs.Tensor];
-    updateMovingAverages(tf, bn, mean, tf.mul(correctedVariance, (count - 1) / count));
-    const y = tf.relu(normalised);
-    save([input, gamma, reserve1, reserve2, reserve3, y]);
-    return {
-      value: y,
-      gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => {
-        const [sx, sGamma, r1, r2, r3, sy] = saved as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor, tfjs.Tensor, tfjs.Tensor, tfjs.Tensor4D];
-        const dNormalised = backend.executeSingleOutput("ReluGrad", typeOnly, [dy, sy]);
-        const [dx, dGamma, dBeta] = backend.executeMultipleOutputs("FusedBatchNormGradV3", attrs, [dNormalised, sx, sGamma, r1, r2, r3], 5);
-        return [dx!, dGamma!, dBeta!];
-      },
-    };
-  });
-  return fused(x, bn.gamma, bn.beta) as tfjs.Tensor4D;
-};
-
 /**
  * resnet.ts's forward pass in training mode with a replaceable BN-ReLU: stem conv, 3 sections of L blocks
- * x + conv(bnRelu(conv(bnRelu(x)))), 1x1 stride-2 transitions, head BN-ReLU, global average pool, dense.
+ * x + conv(bnRelu(conv(bnRelu(x)))), 1x1 stride-2 transitions, head BN-ReLU, global average pool, dense. With
+ * {@link nativeBatchNormRelu} it is model.forward on native TensorFlow op for op (test/bench-ml.test.ts checks it).
  */
 export function forwardTraining(tf: TF, model: ResNet, bnRelu: BatchNormRelu): (x: tfjs.Tensor4D) => tfjs.Tensor2D {
   const byName = new Map(model.variables.map((v) => [v.name, v.variable]));
