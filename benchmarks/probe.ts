@@ -9,7 +9,6 @@
  *   npx tsx benchmarks/probe.ts [--quick] [--blocks 4,16] [--images 1000] [--batch 100] [--repeats 5]
  *                               [--memory-images 1000,10000] [--memory-blocks 4] [--no-memory] [--out probe] [--results-dir DIR]
  *
- * Also the prototypes of lib/ml-probe-fast.ts (cheaper per-block reductions), in the same interleaving.
  * Target: probe / inference <= 1.10. Writes benchmarks/results/<out>.json. `--quick`: L = 1, 200 images,
  * 2 repeats, memory at N = 200 and 1,000.
  */
@@ -24,7 +23,6 @@ import { probeModel } from "../science/probe.ts";
 import { createResNet, toModelInput, type ResNet, type TF } from "../science/resnet.ts";
 import { PeakMemory, parseIntList, parseOptions, repoRoot, round, summarize, syntheticBytes, writeResults, type Summary } from "./lib/ml-measure.ts";
 import { interceptOps } from "./lib/ml-op-census.ts";
-import { probeModelFast } from "./lib/ml-probe-fast.ts";
 import { probeToParquet } from "./lib/ml-probe-rows.ts";
 
 const SHAPE = [28, 28, 1] as const;
@@ -80,9 +78,6 @@ interface OverheadRow {
   /** Per repeat: probe time / inference time (target <= 1.10). */
   probeOverInference: Summary;
   probeWithParquetOverInference: Summary;
-  /** The prototypes of lib/ml-probe-fast.ts: time / inference time per repeat. */
-  probeReuseOverInference: Summary;
-  probeIdentityOverInference: Summary;
 }
 
 async function overhead(): Promise<OverheadRow[]> {
@@ -97,8 +92,6 @@ async function overhead(): Promise<OverheadRow[]> {
       const runs = {
         inference: () => inference(model, images, settings.images),
         probe: () => probeModel(tf, model, data, probeOptions),
-        probeReuse: () => probeModelFast(tf, model, data, probeOptions, "reuse"),
-        probeIdentity: () => probeModelFast(tf, model, data, probeOptions, "identity"),
         probeWithParquet: () =>
           probeToParquet(tf, model, data, { batchSize: settings.batch, mean: MEAN, std: STD }, path.join(dir, `probe-${blocks}.parquet`)),
       };
@@ -119,15 +112,12 @@ async function overhead(): Promise<OverheadRow[]> {
         probeWithParquetImgPerSec: rate(samples.probeWithParquet),
         probeOverInference: summarize(samples.probe.map((s, i) => s / samples.inference[i]!)),
         probeWithParquetOverInference: summarize(samples.probeWithParquet.map((s, i) => s / samples.inference[i]!)),
-        probeReuseOverInference: summarize(samples.probeReuse.map((s, i) => s / samples.inference[i]!)),
-        probeIdentityOverInference: summarize(samples.probeIdentity.map((s, i) => s / samples.inference[i]!)),
       };
       rows.push(row);
       console.log(
         `overhead L=${blocks}, ${settings.images} images: inference ${round(row.inferenceImgPerSec.median)} img/s, probe ${round(row.probeImgPerSec.median)} img/s ` +
           `(probe/inference ${round(row.probeOverInference.median)}, ${round(row.probeOverInference.min)}..${round(row.probeOverInference.max)}), ` +
-          `probe+parquet ${round(row.probeWithParquetImgPerSec.median)} img/s (x${round(row.probeWithParquetOverInference.median)}); ` +
-          `prototypes: reuse x${round(row.probeReuseOverInference.median)}, identity x${round(row.probeIdentityOverInference.median)}`,
+          `probe+parquet ${round(row.probeWithParquetImgPerSec.median)} img/s (x${round(row.probeWithParquetOverInference.median)})`,
       );
     }
   } finally {
@@ -146,6 +136,8 @@ interface MemoryRow {
   baselineRssMiB: number;
   peakRssMiB: number;
   peakTensorMiB: number;
+  /** Largest live JS heap, measured after a forced GC at every batch: what the process holds, unlike RSS, which V8 lets grow lazily. */
+  peakLiveHeapMiB: number;
 }
 
 /** Child-process body: probe + Parquet for N images; prints one JSON line. */
@@ -159,9 +151,25 @@ async function memoryChild(count: number): Promise<void> {
     const baselineRss = process.memoryUsage.rss();
     const peak = new PeakMemory(() => tf.memory().numBytes);
     const stopSampling = interceptOps(tf, () => peak.sampleGauge());
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc === undefined) throw new Error("the memory child needs node --expose-gc");
+    let peakLiveHeap = 0;
     const t0 = performance.now();
     const { written } = await probeToParquet(
-      tf, model, { images, count }, { batchSize: settings.batch, mean: MEAN, std: STD, onBatch: () => peak.sample() }, file,
+      tf,
+      model,
+      { images, count },
+      {
+        batchSize: settings.batch,
+        mean: MEAN,
+        std: STD,
+        onBatch: () => {
+          peak.sample();
+          gc();
+          peakLiveHeap = Math.max(peakLiveHeap, process.memoryUsage().heapUsed);
+        },
+      },
+      file,
     );
     const secondsTaken = (performance.now() - t0) / 1000;
     stopSampling();
@@ -175,6 +183,7 @@ async function memoryChild(count: number): Promise<void> {
       baselineRssMiB: baselineRss / 2 ** 20,
       peakRssMiB: peaks.rssMiB,
       peakTensorMiB: peaks.gaugeMiB,
+      peakLiveHeapMiB: peakLiveHeap / 2 ** 20,
     };
     console.log(JSON.stringify(row));
   } finally {
@@ -185,7 +194,7 @@ async function memoryChild(count: number): Promise<void> {
 
 function runChild(count: number): Promise<MemoryRow> {
   const script = fileURLToPath(import.meta.url);
-  const args = ["--import", "tsx", script, "--child-memory", String(count), "--memory-blocks", String(settings.memoryBlocks), "--batch", String(settings.batch)];
+  const args = ["--expose-gc", "--import", "tsx", script, "--child-memory", String(count), "--memory-blocks", String(settings.memoryBlocks), "--batch", String(settings.batch)];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -201,14 +210,14 @@ function runChild(count: number): Promise<MemoryRow> {
   });
 }
 
-async function memory(): Promise<{ rows: MemoryRow[]; peakRssGrowthMiB: number; peakTensorGrowthMiB: number }> {
+async function memory(): Promise<{ rows: MemoryRow[]; peakRssGrowthMiB: number; peakTensorGrowthMiB: number; peakLiveHeapGrowthMiB: number }> {
   const rows: MemoryRow[] = [];
   for (const count of settings.memoryImages) {
     const row = await runChild(count);
     rows.push(row);
     console.log(
       `memory N=${count} L=${row.blocks}: ${row.rows} rows in ${round(row.seconds)} s, RSS ${round(row.baselineRssMiB)} -> peak ${round(row.peakRssMiB)} MiB, ` +
-        `tensors peak ${round(row.peakTensorMiB)} MiB, parquet ${round(row.parquetMiB)} MiB`,
+        `live JS heap peak ${round(row.peakLiveHeapMiB)} MiB, tensors peak ${round(row.peakTensorMiB)} MiB, parquet ${round(row.parquetMiB)} MiB`,
     );
   }
   const first = rows[0]!;
@@ -217,6 +226,7 @@ async function memory(): Promise<{ rows: MemoryRow[]; peakRssGrowthMiB: number; 
     rows,
     peakRssGrowthMiB: last.peakRssMiB - last.baselineRssMiB - (first.peakRssMiB - first.baselineRssMiB),
     peakTensorGrowthMiB: last.peakTensorMiB - first.peakTensorMiB,
+    peakLiveHeapGrowthMiB: last.peakLiveHeapMiB - first.peakLiveHeapMiB,
   };
 }
 
@@ -234,7 +244,7 @@ if (child !== undefined) {
   if (!options.has("no-memory")) {
     const mem = await memory();
     results["memory"] = mem;
-    console.log(`memory growth from N=${settings.memoryImages[0]} to N=${settings.memoryImages.at(-1)}: peak RSS above baseline ${round(mem.peakRssGrowthMiB)} MiB, peak tensors ${round(mem.peakTensorGrowthMiB)} MiB`);
+    console.log(`memory growth from N=${settings.memoryImages[0]} to N=${settings.memoryImages.at(-1)}: peak RSS above baseline ${round(mem.peakRssGrowthMiB)} MiB, live JS heap ${round(mem.peakLiveHeapGrowthMiB)} MiB, peak tensors ${round(mem.peakTensorGrowthMiB)} MiB`);
   }
   results["loadavgEnd"] = loadavg();
   console.log(`wrote ${writeResults(options.get("out") ?? "probe", results, resultsDir)}`);

@@ -1,16 +1,19 @@
 /**
  * The paper's probe: how far each residual block moves its input. For block l with input x_l and
  * output x_{l+1} = x_l + F(x_l), per image (norms over all H*W*C values of that one image):
- *   abs    = ||x_{l+1} - x_l||_2            (the size of the residual F(x_l))
- *   scaled = abs / ||x_l||_2                (null when ||x_l|| = 0)
+ *   abs    = ||F(x_l)||_2 = ||x_{l+1} - x_l||_2   (from the residual branch's output itself, which
+ *            avoids the rounding of subtracting two nearly equal float32 tensors)
+ *   scaled = abs / ||x_l||_2                      (null when ||x_l|| = 0)
  *   cosine = <x_l, x_{l+1}> / (||x_l|| ||x_{l+1}||), clamped to [-1, 1] against rounding
- *            (null when either norm is 0)
- * The model runs in eval mode (BN moving statistics). Per-image sums of squares and dot products
- * are reduced on the backend in float32; only [blocks, 4, batch] numbers are downloaded per batch,
- * and the square roots and ratios are taken in float64 JS. Rows are streamed batch by batch to a
- * callback, so memory does not grow with the number of images.
+ *            (null when either norm is 0), with <x_l, x_{l+1}> = (|x_l|^2 + |x_{l+1}|^2 - |F|^2) / 2
+ * The model runs in eval mode (BN moving statistics). Per image, only norms are reduced on the
+ * backend (float32, one pass each): that of x_{l+1}, which is also the next block's x_l, that of
+ * F(x_l), and that of x_l at a section's first block. Only [3 * blocks, batch] numbers are
+ * downloaded per batch; ratios and the dot product are taken in float64 JS. Rows are streamed batch by batch to a callback, so memory does not grow with the number of
+ * images. Cost over plain inference: benchmarks/probe.ts.
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import { imageNorms } from "./native.ts";
 import { type ResNet, type TF, toModelInput } from "./resnet.ts";
 
 export interface ProbeRow {
@@ -55,21 +58,6 @@ export interface ProbeSummary {
   readonly zeroOutputNorm: number;
 }
 
-/** Rows [sumSq(x_l), sumSq(x_{l+1}), sumSq(x_{l+1} - x_l), <x_l, x_{l+1}>] per image, shape [4, N]. */
-function blockSums(tf: TF, xIn: tfjs.Tensor4D, xOut: tfjs.Tensor4D): tfjs.Tensor2D {
-  return tf.tidy(() => {
-    const n = xIn.shape[0];
-    const a = tf.reshape(xIn, [n, -1]);
-    const b = tf.reshape(xOut, [n, -1]);
-    return tf.stack([
-      tf.sum(tf.square(a), 1),
-      tf.sum(tf.square(b), 1),
-      tf.sum(tf.square(tf.sub(b, a)), 1),
-      tf.sum(tf.mul(a, b), 1),
-    ]) as tfjs.Tensor2D;
-  });
-}
-
 /** Runs every image through `model` in eval mode and streams the per (block, image) rows. */
 export async function probeModel(tf: TF, model: ResNet, data: ProbeImages, options: ProbeOptions): Promise<ProbeSummary> {
   const [h, w, c] = model.config.inputShape;
@@ -86,16 +74,21 @@ export async function probeModel(tf: TF, model: ResNet, data: ProbeImages, optio
     const n = end - start;
     const blocks: Array<{ section: number; block: number }> = [];
     const stacked = tf.tidy(() => {
-      const sums: tfjs.Tensor2D[] = [];
+      // Per block [|x_l|, |x_{l+1}|, |F(x_l)|]; a block's input is the previous block's output (the same tensor),
+      // so its norm is reused and only a section's first block computes its own.
+      const norms: tfjs.Tensor1D[] = [];
+      let previous: { output: tfjs.Tensor4D; norm: tfjs.Tensor1D } | undefined;
       const pixels = tf.tensor4d(data.images.subarray(start * perImage, end * perImage), [n, h, w, c], "int32");
       model.forward(toModelInput(tf, pixels, options.mean, options.std), {
         training: false,
-        onBlock: (section, block, xIn, xOut) => {
+        onBlock: (section, block, xIn, xOut, perturbation) => {
           blocks.push({ section, block });
-          sums.push(blockSums(tf, xIn, xOut));
+          const outNorm = imageNorms(tf, xOut);
+          norms.push(previous?.output === xIn ? previous.norm : imageNorms(tf, xIn), outNorm, imageNorms(tf, perturbation));
+          previous = { output: xOut, norm: outNorm };
         },
       });
-      return tf.stack(sums); // [blocks, 4, n]
+      return tf.stack(norms); // [3 * blocks, n]
     });
     let values: Float32Array;
     try {
@@ -105,19 +98,22 @@ export async function probeModel(tf: TF, model: ResNet, data: ProbeImages, optio
     }
     const batchRows: ProbeRow[] = [];
     blocks.forEach(({ section, block }, k) => {
-      const base = k * 4 * n;
+      const base = k * 3 * n;
       for (let i = 0; i < n; i++) {
-        const inputNorm = Math.sqrt(values[base + i]!);
-        const outputNorm = Math.sqrt(values[base + n + i]!);
-        const abs = Math.sqrt(values[base + 2 * n + i]!);
-        const dot = values[base + 3 * n + i]!;
+        const inputNorm = values[base + i]!;
+        const outputNorm = values[base + n + i]!;
+        const abs = values[base + 2 * n + i]!;
         let scaled: number | null = null;
         let cosine: number | null = null;
         if (inputNorm === 0) zeroInputNorm++;
         else {
           scaled = abs / inputNorm;
           if (outputNorm === 0) zeroOutputNorm++;
-          else cosine = Math.min(1, Math.max(-1, dot / (inputNorm * outputNorm)));
+          else {
+            // <x_l, x_{l+1}> from |x_{l+1} - x_l|^2 = |x_l|^2 + |x_{l+1}|^2 - 2 <x_l, x_{l+1}>, in float64.
+            const dot = (inputNorm * inputNorm + outputNorm * outputNorm - abs * abs) / 2;
+            cosine = Math.min(1, Math.max(-1, dot / (inputNorm * outputNorm)));
+          }
         }
         batchRows.push({ section, block, image: start + i, abs, scaled, cosine, inputNorm, outputNorm });
       }

@@ -39,6 +39,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
 import { Rng } from "./rng.ts";
+import { nativeBackend } from "./native.ts";
 
 /** The TensorFlow.js module, whichever backend package provided it. */
 export type TF = typeof tfjs;
@@ -93,11 +94,20 @@ export interface NamedVariable extends ParameterSpec {
 }
 
 /**
- * Called once per residual block during a forward pass with its input and output. Sections are
- * numbered 1..3 and blocks 1..L. The tensors belong to the forward pass and are valid only during
- * the call (in eval mode the input is disposed right after); derive what you need inside it.
+ * Called once per residual block during a forward pass with its input x_l, its output
+ * x_{l+1} = x_l + F(x_l) and the residual branch's output F(x_l) itself (the perturbation).
+ * Sections are numbered 1..3 and blocks 1..L. The tensors belong to the forward pass and are
+ * valid only during the call (in eval mode input and perturbation are disposed right after);
+ * derive what you need inside it. Block l+1 receives as input the very tensor that was block l's
+ * output.
  */
-export type OnBlock = (section: number, block: number, xIn: tfjs.Tensor4D, xOut: tfjs.Tensor4D) => void;
+export type OnBlock = (
+  section: number,
+  block: number,
+  xIn: tfjs.Tensor4D,
+  xOut: tfjs.Tensor4D,
+  perturbation: tfjs.Tensor4D,
+) => void;
 
 export interface ForwardOptions {
   /** true: batch statistics and moving-average updates; false: moving statistics (eval mode). */
@@ -316,11 +326,15 @@ function buildResNet(
       if (section > 1) act = conv(act, `transition${section}/conv`, 2);
       for (let block = 1; block <= config.blocksPerSection; block++) {
         const input = act;
-        const out: tfjs.Tensor4D = tf.tidy(() => tf.add(input, residual(input, section, block, options.training)));
-        options.onBlock?.(section, block, input, out);
-        // Eval mode frees each block's input at once, so memory does not grow with depth. In
-        // training the gradient tape still refers to it; the caller's tf.tidy frees it instead.
-        if (!options.training) input.dispose();
+        const perturbation = tf.tidy(() => residual(input, section, block, options.training));
+        const out: tfjs.Tensor4D = tf.add(input, perturbation);
+        options.onBlock?.(section, block, input, out, perturbation);
+        // Eval mode frees each block's tensors at once, so memory does not grow with depth. In
+        // training the gradient tape still refers to them; the caller's tf.tidy frees them instead.
+        if (!options.training) {
+          input.dispose();
+          perturbation.dispose();
+        }
         act = out;
       }
     }
@@ -409,26 +423,12 @@ export function reluTraining(tf: TF, x: tfjs.Tensor4D): tfjs.Tensor4D {
   return relu(x) as tfjs.Tensor4D;
 }
 
-/** The parts of the tfjs-node backend (native TensorFlow, CPU or GPU) used to run TensorFlow ops by name. */
-interface NativeBackend {
-  readonly binding: {
-    readonly TF_FLOAT: number;
-    readonly TF_ATTR_TYPE: number;
-    readonly TF_ATTR_FLOAT: number;
-    readonly TF_ATTR_STRING: number;
-    readonly TF_ATTR_BOOL: number;
-  };
-  executeSingleOutput(name: string, attrs: unknown[], inputs: tfjs.Tensor[]): tfjs.Tensor;
-  executeMultipleOutputs(name: string, attrs: unknown[], inputs: tfjs.Tensor[], outputs: number): tfjs.Tensor[];
-}
-
 /**
  * Whether the active backend is native TensorFlow (tfjs-node or tfjs-node-gpu, both named "tensorflow"), so that
  * {@link fusedBatchNormReluTraining} can call its kernels. False on the pure-JS backend.
  */
 export function hasFusedBatchNorm(tf: TF): boolean {
-  const backend = tf.backend() as unknown as Partial<NativeBackend>;
-  return tf.getBackend() === "tensorflow" && typeof backend.executeMultipleOutputs === "function" && backend.binding !== undefined;
+  return nativeBackend(tf) !== undefined;
 }
 
 /**
@@ -451,8 +451,8 @@ export function fusedBatchNormReluTraining(
   beta: tfjs.Tensor1D,
   onBatchMoments?: (mean: tfjs.Tensor1D, variance: tfjs.Tensor1D) => void,
 ): tfjs.Tensor4D {
-  if (!hasFusedBatchNorm(tf)) throw new Error(`fusedBatchNormReluTraining needs native TensorFlow, active backend: ${tf.getBackend()}`);
-  const backend = tf.backend() as unknown as NativeBackend;
+  const backend = nativeBackend(tf);
+  if (backend === undefined) throw new Error(`fusedBatchNormReluTraining needs native TensorFlow, active backend: ${tf.getBackend()}`);
   const b = backend.binding;
   const typeAttr = { name: "T", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT };
   const batchNormAttrs = [

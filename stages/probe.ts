@@ -19,7 +19,7 @@ const PROBE_BATCH = 100;
 
 export const probe = defineStage({
   name: "probe",
-  version: "1",
+  version: "2",
   description: "per-block perturbation norms of the trained network on the test images",
   params: Schema.Struct({
     dataset: DatasetName,

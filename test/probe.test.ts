@@ -93,14 +93,16 @@ for (const backend of BACKENDS) {
         const x = toModelInput(tf, tf.tensor4d(images, [count, ...shape], "int32"), mean, std);
         m.forward(x, {
           training: false,
-          onBlock: (section, block, xIn, xOut) => {
+          onBlock: (section, block, xIn, xOut, perturbation) => {
             const a = xIn.dataSync();
             const b = xOut.dataSync();
+            const f = perturbation.dataSync();
             const size = a.length / count;
             for (let image = 0; image < count; image++) {
               let aa = 0;
               let bb = 0;
               let dd = 0;
+              let ff = 0;
               let ab = 0;
               for (let k = image * size; k < (image + 1) * size; k++) {
                 const ak = a[k]!;
@@ -108,12 +110,15 @@ for (const backend of BACKENDS) {
                 aa += ak * ak;
                 bb += bk * bk;
                 dd += (bk - ak) * (bk - ak);
+                ff += f[k]! * f[k]!;
                 ab += ak * bk;
               }
+              // The perturbation handed to onBlock is the block's difference x_{l+1} - x_l (up to float32 rounding).
+              expect(Math.abs(Math.sqrt(ff) - Math.sqrt(dd)) / Math.sqrt(dd)).toBeLessThan(1e-4);
               const inputNorm = Math.sqrt(aa);
               reference.set(key({ section, block, image }), {
-                abs: Math.sqrt(dd),
-                scaled: Math.sqrt(dd) / inputNorm,
+                abs: Math.sqrt(ff),
+                scaled: Math.sqrt(ff) / inputNorm,
                 cosine: ab / (inputNorm * Math.sqrt(bb)),
                 inputNorm,
               });
