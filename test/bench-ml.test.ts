@@ -1,8 +1,9 @@
 /**
  * Keeps the ML benchmarks (benchmarks/training.ts, probe.ts, io.ts and their lib/ml-* helpers) working: the
  * rebuilt training step must be trainModel's step, its variants must compute the same numbers, the
- * DuckDB writer's files must read back through the pipeline's reader, and each CLI must run in --quick mode at tiny
- * sizes. The PyTorch reference is exercised only where `import torch` works.
+ * Parquet writers io.ts compares must write the rows the pipeline's reader gives back, its checks must catch a
+ * mismatch, and each benchmark must run at tiny sizes (io.ts in process, the others as CLIs in --quick mode). The
+ * PyTorch reference is exercised only where `import torch` works.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -11,17 +12,19 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type * as tfjs from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
-import { readParquet, writeParquet } from "../pipeline/parquet.ts";
+import { readParquet, readParquetBatches, writeParquet } from "../pipeline/parquet.ts";
 import { selectBackend } from "../science/backend/select.ts";
 import { probeModel, type ProbeRow } from "../science/probe.ts";
 import { createResNet, type ResNet, type TF } from "../science/resnet.ts";
 import { epochPlan, learningRateAt, trainModel } from "../science/training.ts";
+import { duckdbCheck, readCheck, runIoBenchmark } from "../benchmarks/io.ts";
 import { duckdbWriteParquet } from "../benchmarks/lib/ml-duckdb-io.ts";
 import { syntheticBytes } from "../benchmarks/lib/ml-measure.ts";
 import { LARGE_OUTPUT_ELEMENTS, opCensus } from "../benchmarks/lib/ml-op-census.ts";
 import { probeModelFast } from "../benchmarks/lib/ml-probe-fast.ts";
 import { PROBE_TABLE, syntheticProbeRows } from "../benchmarks/lib/ml-probe-rows.ts";
 import { TorchServer, torchUnavailable } from "../benchmarks/lib/ml-torch.ts";
+import { parquetjsReadBatches, parquetjsWrite } from "../benchmarks/lib/parquetjs-io.ts";
 import {
   createStepper,
   forwardTraining,
@@ -183,19 +186,60 @@ describe.skipIf(native.tf === undefined)(`training step pieces (native backend${
   });
 });
 
-describe("DuckDB as the probe table writer", () => {
-  it("writes files that pipeline/parquet.ts reads back as the same rows, with bytes that depend only on the rows", async () => {
-    const viaParquetjs = path.join(scratch, "parquetjs.parquet");
-    await writeParquet(viaParquetjs, PROBE_TABLE, syntheticProbeRows(2, 1001));
-    const expected = await readParquet(viaParquetjs);
-    for (const writer of ["appender-rows", "appender-chunks"] as const) {
-      const file = path.join(scratch, `${writer}.parquet`);
-      expect(await duckdbWriteParquet(file, PROBE_TABLE, syntheticProbeRows(2, 1001), writer)).toBe(expected.length);
-      const rows = await readParquet(file);
-      expect(rows.map((r) => ({ ...r }))).toEqual(expected.map((r) => ({ ...r })));
+describe("artifact I/O: the writers and readers benchmarks/io.ts compares", () => {
+  const expected = [...syntheticProbeRows(2, 1001)];
+  const written = (name: string) => path.join(scratch, `${name}.parquet`);
+
+  it("writeParquet (hyparquet-writer), the old parquetjs-lite writer and DuckDB's appender write files that readParquet gives back as the rows", async () => {
+    expect(expected.filter((r) => r["scaled"] === null)).toHaveLength(3 * 2 * 2); // images 0 and 1000 of every block: nulls are exercised
+    expect(await writeParquet(written("ours"), PROBE_TABLE, syntheticProbeRows(2, 1001))).toBe(expected.length);
+    expect(await parquetjsWrite(written("parquetjs"), PROBE_TABLE, syntheticProbeRows(2, 1001))).toBe(expected.length);
+    expect(await duckdbWriteParquet(written("duckdb"), PROBE_TABLE, syntheticProbeRows(2, 1001))).toBe(expected.length);
+    for (const name of ["ours", "parquetjs", "duckdb"]) {
+      expect((await readParquet(written(name))).map((r) => ({ ...r })), name).toEqual(expected);
     }
-    expect(readFileSync(path.join(scratch, "appender-rows.parquet"))).toEqual(readFileSync(path.join(scratch, "appender-chunks.parquet")));
-    expect(expected.filter((r) => r["scaled"] === null)).toHaveLength(3 * 2 * 2); // images 0 and 1000 of every block
+    // The same rows give the same bytes (artifact keys hash bytes).
+    await writeParquet(written("ours-again"), PROBE_TABLE, syntheticProbeRows(2, 1001));
+    expect(readFileSync(written("ours-again")).equals(readFileSync(written("ours")))).toBe(true);
+    await duckdbWriteParquet(written("duckdb-again"), PROBE_TABLE, syntheticProbeRows(2, 1001));
+    expect(readFileSync(written("duckdb-again")).equals(readFileSync(written("duckdb")))).toBe(true);
+  });
+
+  it("the benchmark's checks pass on agreeing files and fail on others: DuckDB reads our file bit for bit, parquetjs-lite reads only its own", async () => {
+    await writeParquet(written("ours"), PROBE_TABLE, expected);
+    expect(await duckdbCheck(written("ours"), expected, expected.length)).toEqual({ ok: true, rows: expected.length });
+    expect(await readCheck(readParquetBatches, written("ours"), expected, expected.length)).toEqual({ ok: true, rows: expected.length });
+    // A value off by 2^-52, rows out of step, a row missing from the file: each is caught.
+    const nudged = expected.map((r, i) => (i === 1234 ? { ...r, abs: (r["abs"] as number) + Number.EPSILON } : r));
+    expect((await duckdbCheck(written("ours"), nudged, expected.length)).error).toMatch(/^row 1234 column abs/);
+    expect((await readCheck(readParquetBatches, written("ours"), nudged, expected.length)).error).toMatch(/^row 1234 column abs/);
+    expect((await duckdbCheck(written("ours"), expected.slice(1), expected.length - 1)).ok).toBe(false);
+    expect((await readCheck(readParquetBatches, written("ours"), expected, expected.length + 1)).error).toMatch(/expected/);
+    // parquetjs-lite reads what it wrote, and rejects hyparquet-writer's format version 2 footer.
+    await parquetjsWrite(written("parquetjs"), PROBE_TABLE, expected);
+    expect(await readCheck(parquetjsReadBatches, written("parquetjs"), expected, expected.length)).toEqual({ ok: true, rows: expected.length });
+    expect(await readCheck(parquetjsReadBatches, written("ours"), expected, expected.length)).toEqual({ ok: false, error: "invalid parquet version" });
+  });
+
+  it("runIoBenchmark at tiny sizes measures every writer and reader and its checks pass", async () => {
+    const lines: string[] = [];
+    const r = await runIoBenchmark({ blocks: 1, images: 300, repeats: 1, parquetjsRows: 500, log: (line) => lines.push(line) });
+    expect(r.settings).toMatchObject({ rows: 900, parquetjsRows: 500 });
+    expect(Object.keys(r.write)).toEqual(["generateOnly", "hyparquet", "hyparquetPrefix", "parquetjs", "duckdbAppender", "duckdbEngine"]);
+    expect(Object.keys(r.read)).toEqual(["hyparquet", "duckdbCountAvg", "duckdbFullScanInEngine", "duckdbFullScanToJs", "parquetjsOwnFile", "hyparquetOnParquetjsFile"]);
+    expect(r.write["parquetjs"]!.rows).toBe(500);
+    expect(r.write["hyparquetPrefix"]!.rows).toBe(500);
+    for (const t of [...Object.values(r.write), ...Object.values(r.read)]) expect(t.rowsPerSec).toBeGreaterThan(0);
+    expect(r.write["hyparquet"]!.speedupOverParquetjs!.median).toBeGreaterThan(0);
+    expect(r.checks).toEqual({
+      hyparquetRoundTrip: { ok: true, rows: 900 },
+      duckdbReadsOurFile: { ok: true, rows: 900 },
+      hyparquetReadsParquetjsFile: { ok: true, rows: 500 },
+      parquetjsReadsOurFile: { ok: false, error: "invalid parquet version" },
+      deterministicBytes: { hyparquet: true, hyparquetPrefix: true, parquetjs: true, duckdbAppender: true, duckdbEngine: true },
+    });
+    expect(JSON.parse(JSON.stringify(r))).toEqual(r); // JSON-safe
+    expect(lines.join("\n")).toMatch(/checks: /);
   });
 });
 
@@ -232,14 +276,6 @@ describe.skipIf(native.tf === undefined)("benchmark CLIs in --quick mode at tiny
     const memory = r["memory"] as { rows: Array<{ images: number; rows: number; peakTensorMiB: number }> };
     expect(memory.rows.map((m) => [m.images, m.rows])).toEqual([[20, 60], [40, 120]]);
     expect(memory.rows.every((m) => m.peakTensorMiB > 0)).toBe(true);
-  });
-});
-
-describe("io.ts in --quick mode at tiny sizes", () => {
-  it("writes and reads with parquetjs-lite and DuckDB and passes its own checks", () => {
-    const r = runCli("io.ts", ["--quick", "--blocks", "1", "--images", "300", "--repeats", "1"], "io");
-    expect(r["checks"]).toEqual({ duckdbCountMatches: true, avgAbsAgrees: true, duckdbWritesDeterministic: true, parquetjsReadsDuckdbFile: true });
-    expect((r["write"] as Record<string, { rowsPerSec: number }>)["parquetjs"]!.rowsPerSec).toBeGreaterThan(0);
   });
 });
 

@@ -1,13 +1,14 @@
 /**
  * DuckDB as a Parquet reader and writer for probe-shaped tables, to compare with pipeline/parquet.ts
- * (parquetjs-lite) in benchmarks/io.ts. Writers take rows from JavaScript (what the probe stage has) and are the
- * prototypes of a faster table writer:
- *  - `appender-rows`: one appender call per value (appendInteger / appendDouble / appendNull) into an in-memory
- *    table, then COPY ... TO the file;
- *  - `appender-chunks`: the same rows gathered into column arrays of 2,048 (DuckDB's vector size) and appended as
- *    data chunks;
- *  - `engine`: the same table generated inside DuckDB (no JavaScript values at all), an upper bound.
- * Every writer runs with `threads = 1` so the file's bytes depend only on the rows (checked by the benchmark).
+ * (hyparquet-writer/hyparquet) and the old parquetjs-lite code (lib/parquetjs-io.ts) in benchmarks/io.ts.
+ *
+ * The writer is the prototype that motivated replacing parquetjs-lite (20x faster than it at 3M rows). It is kept,
+ * although pure-JS hyparquet-writer replaced parquetjs-lite instead, because it still measures what hyparquet-writer
+ * leaves on the table: a native writer fed the same JavaScript row objects (`duckdbWriteParquet`: rows gathered into
+ * column arrays of 2,048, DuckDB's vector size, and appended as data chunks), and one that sees no JavaScript values
+ * at all (`duckdbWriteGenerated`: the same table generated inside DuckDB, an upper bound). (A writer with one
+ * appender call per value was dropped: it was always slower than the chunks and adds nothing.)
+ * Writers run with `threads = 1` so the file's bytes depend only on the rows (checked by the benchmark).
  */
 import { DOUBLE, DuckDBDataChunk, DuckDBInstance, INTEGER, type DuckDBConnection, type DuckDBType } from "@duckdb/node-api";
 import type { Row, TableOutput } from "../../pipeline/stage.ts";
@@ -40,54 +41,34 @@ const createTable = (name: string, spec: TableOutput): string =>
     .join(", ")})`;
 
 /**
- * COPY to Parquet without dictionary encoding: parquetjs-lite (the pipeline's reader) decodes DuckDB's
- * dictionary-encoded INT32 columns as strings ('0' instead of 0); DICTIONARY_SIZE_LIMIT 1 turns dictionaries off.
+ * COPY to Parquet with DuckDB's defaults (dictionary encoding where it pays, Snappy). The dictionary used to be
+ * turned off because parquetjs-lite, the pipeline's old reader, decoded DuckDB's dictionary-encoded INT32 columns as
+ * strings; hyparquet reads them.
  */
-const copyTo = (table: string, file: string): string =>
-  `COPY ${table} TO ${quoteString(file)} (FORMAT parquet, DICTIONARY_SIZE_LIMIT 1)`;
+const copyTo = (table: string, file: string): string => `COPY ${table} TO ${quoteString(file)} (FORMAT parquet)`;
 
-export type DuckWriter = "appender-rows" | "appender-chunks";
-
-/** Writes `rows` (spec columns, INT32/DOUBLE only) to a Parquet file through DuckDB; returns the row count. */
-export async function duckdbWriteParquet(
-  file: string,
-  spec: TableOutput,
-  rows: Iterable<Row> | AsyncIterable<Row>,
-  writer: DuckWriter,
-): Promise<number> {
+/** Writes `rows` (spec columns, INT32/DOUBLE only) to a Parquet file through DuckDB's appender, by data chunks; returns the row count. */
+export async function duckdbWriteParquet(file: string, spec: TableOutput, rows: Iterable<Row> | AsyncIterable<Row>): Promise<number> {
   const names = Object.keys(spec.columns);
-  const types = Object.values(spec.columns).map((c) => duckType(c.type));
+  const types = Object.values(spec.columns).map((c) => duckType(c.type).type);
   return withDuckDb(async (connection) => {
     await connection.run(createTable("t", spec));
     const appender = await connection.createAppender("t");
+    const chunkRows = 2048;
     let count = 0;
-    if (writer === "appender-rows") {
-      for await (const row of rows) {
-        for (let j = 0; j < names.length; j++) {
-          const v = row[names[j]!];
-          if (v === null || v === undefined) appender.appendNull();
-          else if (types[j]!.type === INTEGER) appender.appendInteger(v as number);
-          else appender.appendDouble(v as number);
-        }
-        appender.endRow();
-        count++;
-      }
-    } else {
-      const chunkRows = 2048;
-      let columns: Array<Array<number | null>> = names.map(() => []);
-      const flush = () => {
-        if (columns[0]!.length === 0) return;
-        const chunk = DuckDBDataChunk.create(types.map((t) => t.type));
-        chunk.setColumns(columns);
-        appender.appendDataChunk(chunk);
-        columns = names.map(() => []);
-      };
-      for await (const row of rows) {
-        for (let j = 0; j < names.length; j++) columns[j]!.push((row[names[j]!] as number | null | undefined) ?? null);
-        if (++count % chunkRows === 0) flush();
-      }
-      flush();
+    let columns: Array<Array<number | null>> = names.map(() => []);
+    const flush = () => {
+      if (columns[0]!.length === 0) return;
+      const chunk = DuckDBDataChunk.create(types);
+      chunk.setColumns(columns);
+      appender.appendDataChunk(chunk);
+      columns = names.map(() => []);
+    };
+    for await (const row of rows) {
+      for (let j = 0; j < names.length; j++) columns[j]!.push((row[names[j]!] as number | null | undefined) ?? null);
+      if (++count % chunkRows === 0) flush();
     }
+    flush();
     appender.closeSync();
     await connection.run(copyTo("t", file));
     return count;
@@ -125,17 +106,27 @@ export async function duckdbQuery(file: string, sql: string, threads = 2): Promi
   }, threads);
 }
 
-/** Streams every row of the file into JavaScript, chunk by chunk, column values as JS numbers/null; returns the row count and the sum of `abs`. */
-export async function duckdbScanToJs(file: string, threads = 2): Promise<{ rows: number; absSum: number }> {
+/**
+ * Streams every row of the file into JavaScript, chunk by chunk (in file order: DuckDB preserves insertion order),
+ * column values as JS numbers/null; `onChunk` sees each chunk's columns, named as in the file. Returns the row count
+ * and the sum of `abs`.
+ */
+export async function duckdbScanToJs(
+  file: string,
+  threads = 2,
+  onChunk?: (columns: ReadonlyArray<ReadonlyArray<unknown>>, names: ReadonlyArray<string>) => void,
+): Promise<{ rows: number; absSum: number }> {
   return withDuckDb(async (connection) => {
     const result = await connection.stream(`SELECT * FROM read_parquet(${quoteString(file)})`);
-    const absColumn = result.columnNames().indexOf("abs");
+    const names = result.columnNames();
+    const absColumn = names.indexOf("abs");
     let rows = 0;
     let absSum = 0;
     for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
       const columns = chunk.getColumns();
       rows += chunk.rowCount;
       for (const v of columns[absColumn]!) absSum += v as number;
+      onChunk?.(columns, names);
     }
     return { rows, absSum };
   }, threads);

@@ -1,0 +1,109 @@
+/**
+ * The pipeline's Parquet writer and reader before commit 41ee7bf (pipeline/parquet.ts on parquetjs-lite), kept only
+ * so that benchmarks/io.ts can measure the switch to hyparquet-writer/hyparquet against it. Same row checks, row
+ * group size (8,192) and null handling as the old pipeline code; parquetjs-lite is a devDependency for this file alone.
+ */
+import type { Cell, Row, TableOutput } from "../../pipeline/stage.ts";
+
+type ParquetLib = typeof import("parquetjs-lite").default;
+
+let loading: Promise<ParquetLib> | undefined;
+
+/** parquetjs-lite, imported on first use. */
+const parquetLib = (): Promise<ParquetLib> => (loading ??= import("parquetjs-lite").then((m) => m.default));
+
+/** Rows per row group, as in the old pipeline/parquet.ts (and the new one). */
+const ROW_GROUP_SIZE = 8192;
+
+const parquetSchema = (parquet: ParquetLib, spec: TableOutput) =>
+  new parquet.ParquetSchema(
+    Object.fromEntries(
+      Object.entries(spec.columns).map(([name, col]) => [
+        name,
+        col.optional === true ? { type: col.type, optional: true } : { type: col.type },
+      ]),
+    ),
+  );
+
+/** The old per-row type check, kept so the old writer's cost is measured as it was. */
+const checkCell = (spec: TableOutput, row: Row, rowIndex: number): void => {
+  for (const [name, col] of Object.entries(spec.columns)) {
+    const v = row[name];
+    if (v === null || v === undefined) {
+      if (col.optional === true) continue;
+      throw new Error(`row ${rowIndex}: column "${name}" is required but missing`);
+    }
+    const ok =
+      col.type === "DOUBLE" ? typeof v === "number"
+      : col.type === "INT32" ? typeof v === "number" && Number.isInteger(v)
+      : col.type === "INT64" ? (typeof v === "number" && Number.isInteger(v)) || typeof v === "bigint"
+      : col.type === "BOOLEAN" ? typeof v === "boolean"
+      : col.type === "UTF8" ? typeof v === "string"
+      : v instanceof Uint8Array;
+    if (!ok) throw new Error(`row ${rowIndex}: column "${name}" expects ${col.type}, got ${typeof v}`);
+  }
+  for (const name of Object.keys(row)) {
+    if (!(name in spec.columns)) throw new Error(`row ${rowIndex}: unknown column "${name}"`);
+  }
+};
+
+/** Writes rows through parquetjs-lite's row writer (the old writeParquet); returns the row count. */
+export const parquetjsWrite = async <T extends { readonly [K in keyof T]: Cell }>(
+  path: string,
+  spec: TableOutput,
+  rows: Iterable<T> | AsyncIterable<T>,
+): Promise<number> => {
+  const parquet = await parquetLib();
+  const writer = await parquet.ParquetWriter.openFile(parquetSchema(parquet, spec), path, { rowGroupSize: ROW_GROUP_SIZE });
+  let count = 0;
+  try {
+    for await (const typed of rows) {
+      const row = typed as Row;
+      checkCell(spec, row, count);
+      const cells: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(row)) {
+        if (v === null || v === undefined) continue;
+        cells[k] = v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v;
+      }
+      await writer.appendRow(cells);
+      count++;
+    }
+  } finally {
+    await writer.close();
+  }
+  return count;
+};
+
+/**
+ * Streams rows through parquetjs-lite's cursor (the old readParquetBatches); absent optional values read as null.
+ * Rejects files whose footer says Parquet format version 2 (parquetjs-lite throws the string "invalid parquet version").
+ */
+export const parquetjsReadBatches = async (
+  path: string,
+  onBatch: (rows: ReadonlyArray<Row>) => Promise<void>,
+  batchSize = ROW_GROUP_SIZE,
+): Promise<number> => {
+  const reader = await (await parquetLib()).ParquetReader.openFile(path);
+  let count = 0;
+  try {
+    const cursor = reader.getCursor();
+    const fields = Object.keys(reader.schema.fields);
+    let batch: Row[] = [];
+    for (let row = await cursor.next(); row !== null; row = await cursor.next()) {
+      for (const f of fields) if (!(f in row)) row[f] = null;
+      batch.push(row as Row);
+      if (batch.length >= batchSize) {
+        await onBatch(batch);
+        count += batch.length;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) {
+      await onBatch(batch);
+      count += batch.length;
+    }
+  } finally {
+    await reader.close();
+  }
+  return count;
+};
