@@ -441,8 +441,8 @@ export function hasFusedBatchNorm(tf: TF): boolean {
  *
  * FusedBatchNormV3 returns the Bessel-corrected batch variance (times n/(n-1), n = N*H*W); it is scaled back to the
  * biased variance before `onBatchMoments`, which receives what batchNormTraining passes (tensors valid only during
- * the call, not differentiated). Needs
- * {@link hasFusedBatchNorm}. Call it inside tf.tidy (or tf.variableGrads): intermediates are left to that scope.
+ * the call, not differentiated). Needs {@link hasFusedBatchNorm}. Call it inside tf.tidy (or tf.variableGrads):
+ * intermediates are left to that scope.
  */
 export function fusedBatchNormReluTraining(
   tf: TF,
