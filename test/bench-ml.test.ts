@@ -14,14 +14,12 @@ import type * as tfjs from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { readParquet, readParquetBatches, writeParquet } from "../pipeline/parquet.ts";
 import { selectBackend } from "../science/backend/select.ts";
-import { probeModel, type ProbeRow } from "../science/probe.ts";
 import { createResNet, type ResNet, type TF } from "../science/resnet.ts";
 import { epochPlan, learningRateAt, trainModel } from "../science/training.ts";
 import { duckdbCheck, readCheck, runIoBenchmark } from "../benchmarks/io.ts";
 import { duckdbWriteParquet } from "../benchmarks/lib/ml-duckdb-io.ts";
 import { syntheticBytes } from "../benchmarks/lib/ml-measure.ts";
 import { LARGE_OUTPUT_ELEMENTS, opCensus } from "../benchmarks/lib/ml-op-census.ts";
-import { probeModelFast } from "../benchmarks/lib/ml-probe-fast.ts";
 import { PROBE_TABLE, syntheticProbeRows } from "../benchmarks/lib/ml-probe-rows.ts";
 import { TorchServer, torchUnavailable } from "../benchmarks/lib/ml-torch.ts";
 import { parquetjsReadBatches, parquetjsWrite } from "../benchmarks/lib/parquetjs-io.ts";
@@ -160,29 +158,6 @@ describe.skipIf(native.tf === undefined)(`training step pieces (native backend${
     expect(census.small["Mul"]).toMatchObject({ calls: 2 });
     expect(census.largeOps.ms + census.smallOps.ms + census.javascriptMs).toBeCloseTo(census.wallMs, 6);
     tf.dispose([big, small]);
-  });
-
-  it("the cheaper probe reductions give probeModel's rows (bit for bit with reuse, cosine to 1e-6 with the identity)", async () => {
-    const model = createResNet(tf, { inputShape: SHAPE, blocksPerSection: 3, classes: 10, seed: 2 });
-    const data = { images, count: COUNT };
-    const collect = async (run: (onRows: (rows: ReadonlyArray<ProbeRow>) => void) => Promise<unknown>) => {
-      const rows: ProbeRow[] = [];
-      await run((batch) => void rows.push(...batch));
-      return rows;
-    };
-    const options = (onRows: (rows: ReadonlyArray<ProbeRow>) => void) => ({ batchSize: 3, mean: MEAN, std: STD, onRows });
-    const reference = await collect((onRows) => probeModel(tf, model, data, options(onRows)));
-    const reuse = await collect((onRows) => probeModelFast(tf, model, data, options(onRows), "reuse"));
-    const identity = await collect((onRows) => probeModelFast(tf, model, data, options(onRows), "identity"));
-    model.dispose();
-    expect(reference).toHaveLength(3 * 3 * COUNT);
-    expect(reuse).toEqual(reference);
-    identity.forEach((row, i) => {
-      const { cosine, ...rest } = row;
-      const { cosine: expectedCosine, ...expectedRest } = reference[i]!;
-      expect(rest).toEqual(expectedRest);
-      expect(Math.abs(cosine! - expectedCosine!)).toBeLessThan(1e-6);
-    });
   });
 });
 
