@@ -1,13 +1,14 @@
 /**
  * `npm run bench`: the speed benchmarks in one run, then one summary table and one JSON file.
  *
- *   npm run bench [-- --quick] [--only planning,training,probe,io] [--results-dir DIR]
+ *   npm run bench [-- --quick] [--only planning,training,probe,io] [--results-dir DIR] [--summary-only]
  *
  * Each benchmark runs in its own process (TensorFlow's thread pools, PyTorch and DVC do not share one), prints its own
  * tables, and writes its JSON into the results directory (default benchmarks/results; `--quick` writes *-quick.json,
  * which git ignores). The summary then reads those files back: the ratios the speed issue asks for, each measured
  * within one benchmark run (absolute times on a shared 2-core machine are noise, ratios much less so), and the sweep
  * estimate from the measured training throughput. Writes <results-dir>/bench.json (bench-quick.json).
+ * `--summary-only` runs nothing and summarises the result files already there (after rerunning one benchmark alone).
  *
  * Full run here: about 35 minutes (planning ~12, training ~12, probe ~5, I/O ~4). `--quick`: about 3 minutes.
  */
@@ -246,7 +247,8 @@ const outputOf = (name: BenchmarkName, dir: string, quick: boolean): { file: str
 };
 
 async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2), ["quick", "only", "results-dir"]);
+  const options = parseOptions(process.argv.slice(2), ["quick", "only", "results-dir", "summary-only"]);
+  const summaryOnly = options.has("summary-only");
   const quick = options.has("quick");
   const only = (options.get("only") ?? BENCHMARKS.join(",")).split(",");
   for (const name of only) if (!(BENCHMARKS as ReadonlyArray<string>).includes(name)) throw new Error(`unknown benchmark '${name}' (${BENCHMARKS.join(", ")})`);
@@ -256,6 +258,11 @@ async function main(): Promise<void> {
   const runs: Record<string, { seconds: number; exitCode: number | null }> = {};
   for (const name of BENCHMARKS.filter((b) => only.includes(b))) {
     const { file, args } = outputOf(name, dir, quick);
+    if (summaryOnly) {
+      if (existsSync(file)) results[name] = JSON.parse(readFileSync(file, "utf8")) as Json;
+      else console.log(`${name}: no ${file} to summarise`);
+      continue;
+    }
     const command = ["--import", "tsx", path.join(repoRoot, "benchmarks", `${name}.ts`), ...(quick ? ["--quick"] : FULL_ARGS[name]), ...args];
     console.log(`\n=== ${name}: node ${command.join(" ")}`);
     const t0 = performance.now();
@@ -272,7 +279,7 @@ async function main(): Promise<void> {
   if (estimate !== undefined) rows.push(...estimateRows(estimate));
   const table = summaryTable(rows);
   console.log(`\n=== summary (${quick ? "quick" : "full"} run, load average now ${loadavg().map((x) => x.toFixed(2)).join(" ")})\n\n${table}\n`);
-  const file = writeResults(quick ? "bench-quick" : "bench", { benchmark: "bench", quick, started: started.toISOString(), runs, summary: rows, estimate, table }, dir);
+  const file = writeResults(quick ? "bench-quick" : "bench", { benchmark: "bench", quick, started: started.toISOString(), summaryOnly, runs, summary: rows, estimate, table }, dir);
   console.log(`wrote ${file}`);
   if (Object.values(runs).some((r) => r.exitCode !== 0)) process.exitCode = 1;
 }

@@ -27,6 +27,9 @@ export function nativeBackend(tf: TF): NativeBackend | undefined {
     : undefined;
 }
 
+/** The reduction axes [1, 2, 3] as an int32 tensor, made once per backend (kept out of every tidy scope). */
+let imageAxes: { readonly backend: NativeBackend; readonly tensor: tfjs.Tensor1D } | undefined;
+
 /**
  * Per-image L2 norm over all H*W*C values of x [N, H, W, C]: [N]. On native TensorFlow one EuclideanNorm kernel
  * (a single pass over x, 2-3x faster than square + sum); elsewhere sqrt(sum(square(x))).
@@ -34,16 +37,17 @@ export function nativeBackend(tf: TF): NativeBackend | undefined {
 export function imageNorms(tf: TF, x: tfjs.Tensor4D): tfjs.Tensor1D {
   const native = nativeBackend(tf);
   if (native === undefined) return tf.tidy(() => tf.sqrt(tf.sum(tf.square(x), [1, 2, 3])) as tfjs.Tensor1D);
+  if (imageAxes?.backend !== native || imageAxes.tensor.isDisposed) {
+    imageAxes = { backend: native, tensor: tf.keep(tf.tensor1d([1, 2, 3], "int32")) };
+  }
   const b = native.binding;
-  return tf.tidy(() =>
-    native.executeSingleOutput(
-      "EuclideanNorm",
-      [
-        { name: "keep_dims", type: b.TF_ATTR_BOOL, value: false },
-        { name: "T", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
-        { name: "Tidx", type: b.TF_ATTR_TYPE, value: b.TF_INT32 },
-      ],
-      [x, tf.tensor1d([1, 2, 3], "int32")],
-    ) as tfjs.Tensor1D,
-  );
+  return native.executeSingleOutput(
+    "EuclideanNorm",
+    [
+      { name: "keep_dims", type: b.TF_ATTR_BOOL, value: false },
+      { name: "T", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+      { name: "Tidx", type: b.TF_ATTR_TYPE, value: b.TF_INT32 },
+    ],
+    [x, imageAxes.tensor],
+  ) as tfjs.Tensor1D;
 }
