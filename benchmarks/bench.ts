@@ -26,7 +26,7 @@ export type BenchmarkName = (typeof BENCHMARKS)[number];
 const FULL_ARGS: Record<BenchmarkName, string[]> = {
   planning: ["--repeats", "9", "--process-repeats", "7"],
   training: ["--no-variants"],
-  probe: [],
+  probe: ["--repeats", "9"],
   io: [],
 };
 
