@@ -1,8 +1,8 @@
 /**
  * Parquet reading and writing for table artifacts, via hyparquet-writer and hyparquet (pure JavaScript, columnar).
  * Output bytes depend only on the rows. parquetjs-lite, used before, shredded every row through its generic nested
- * (Dremel) path: 41 us per probe row, 2 minutes for the probe's 3-million-row table, 27x slower than this writer
- * (benchmarks/io.ts, docs/benchmarks.md); it also rounded INT64 values beyond 2^53.
+ * (Dremel) path: 30-65 us per probe row, about 2 minutes for the probe's 3-million-row table, ~10x slower per row than
+ * this writer (benchmarks/io.ts, docs/benchmarks.md); it also rounded INT64 values beyond 2^53.
  */
 import type { Cell, ColumnType, Row, TableOutput } from "./stage.ts";
 
