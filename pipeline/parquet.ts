@@ -36,7 +36,7 @@ const parquetSchema = (spec: TableOutput): SchemaElement[] => [
 ];
 
 /** A type check of one value against its column, so a stage bug fails with the column's name instead of bad bytes. */
-const checkCell = (spec: TableOutput, row: Row, rowIndex: number): void => {
+export const checkCell = (spec: TableOutput, row: Row, rowIndex: number): void => {
   for (const [name, col] of Object.entries(spec.columns)) {
     const v = row[name];
     if (v === null || v === undefined) {

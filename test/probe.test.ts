@@ -1,19 +1,10 @@
-import * as tfjs from "@tensorflow/tfjs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { selectBackend } from "../science/backend/select.ts";
 import { type ProbeRow, probeModel } from "../science/probe.ts";
 import { type ResNet, type TF, createResNet, toModelInput } from "../science/resnet.ts";
 import { Rng } from "../science/rng.ts";
+import { BACKENDS } from "./fixtures/backends.ts";
 
 // Every suite runs on the pure-JS cpu backend and, when its binding is built, on native TensorFlow.
-const native = await selectBackend("tensorflow").then(
-  (info) => ({ tf: info.tf as TF, reason: "" }),
-  (error: unknown) => ({ tf: undefined, reason: error instanceof Error ? error.message : String(error) }),
-);
-const BACKENDS = [
-  { name: "cpu", tf: tfjs as TF, reason: "" },
-  { name: "tensorflow", tf: native.tf, reason: native.reason },
-];
 
 /** Random uint8 images, N*H*W*C. */
 function randomImages(count: number, shape: readonly [number, number, number], seed: number): Uint8Array {

@@ -3,7 +3,6 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as tfjs from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { selectBackend } from "../science/backend/select.ts";
 import {
   BN_EPSILON,
   type ResNet,
@@ -20,16 +19,9 @@ import {
   toModelInput,
 } from "../science/resnet.ts";
 import { Rng, hashWords } from "../science/rng.ts";
+import { BACKENDS } from "./fixtures/backends.ts";
 
 // Every suite runs on the pure-JS cpu backend and, when its binding is built, on native TensorFlow.
-const native = await selectBackend("tensorflow").then(
-  (info) => ({ tf: info.tf as TF, reason: "" }),
-  (error: unknown) => ({ tf: undefined, reason: error instanceof Error ? error.message : String(error) }),
-);
-const BACKENDS = [
-  { name: "cpu", tf: tfjs as TF, reason: "" },
-  { name: "tensorflow", tf: native.tf, reason: native.reason },
-];
 
 const MNIST = [28, 28, 1] as const;
 const CIFAR = [32, 32, 3] as const;

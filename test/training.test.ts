@@ -1,9 +1,7 @@
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import * as tfjs from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { selectBackend } from "../science/backend/select.ts";
 import { type ResNet, type TF, createResNet, serializeResNet, toModelInput } from "../science/resnet.ts";
 import { Rng } from "../science/rng.ts";
 import {
@@ -15,16 +13,9 @@ import {
   learningRateAt,
   trainModel,
 } from "../science/training.ts";
+import { BACKENDS } from "./fixtures/backends.ts";
 
 // Every suite runs on the pure-JS cpu backend and, when its binding is built, on native TensorFlow.
-const native = await selectBackend("tensorflow").then(
-  (info) => ({ tf: info.tf as TF, reason: "" }),
-  (error: unknown) => ({ tf: undefined, reason: error instanceof Error ? error.message : String(error) }),
-);
-const BACKENDS = [
-  { name: "cpu", tf: tfjs as TF, reason: "" },
-  { name: "tensorflow", tf: native.tf, reason: native.reason },
-];
 
 /**
  * A learnable synthetic task on tiny 4x4 grey images (the pure-JS backend is slow): the class

@@ -4,6 +4,7 @@
  * group size (8,192) and null handling as the old pipeline code; parquetjs-lite is a devDependency for this file alone.
  */
 import type { Cell, Row, TableOutput } from "../../pipeline/stage.ts";
+import { checkCell } from "../../pipeline/parquet.ts";
 
 type ParquetLib = typeof import("parquetjs-lite").default;
 
@@ -24,28 +25,6 @@ const parquetSchema = (parquet: ParquetLib, spec: TableOutput) =>
       ]),
     ),
   );
-
-/** The old per-row type check, kept so the old writer's cost is measured as it was. */
-const checkCell = (spec: TableOutput, row: Row, rowIndex: number): void => {
-  for (const [name, col] of Object.entries(spec.columns)) {
-    const v = row[name];
-    if (v === null || v === undefined) {
-      if (col.optional === true) continue;
-      throw new Error(`row ${rowIndex}: column "${name}" is required but missing`);
-    }
-    const ok =
-      col.type === "DOUBLE" ? typeof v === "number"
-      : col.type === "INT32" ? typeof v === "number" && Number.isInteger(v)
-      : col.type === "INT64" ? (typeof v === "number" && Number.isInteger(v)) || typeof v === "bigint"
-      : col.type === "BOOLEAN" ? typeof v === "boolean"
-      : col.type === "UTF8" ? typeof v === "string"
-      : v instanceof Uint8Array;
-    if (!ok) throw new Error(`row ${rowIndex}: column "${name}" expects ${col.type}, got ${typeof v}`);
-  }
-  for (const name of Object.keys(row)) {
-    if (!(name in spec.columns)) throw new Error(`row ${rowIndex}: unknown column "${name}"`);
-  }
-};
 
 /** Writes rows through parquetjs-lite's row writer (the old writeParquet); returns the row count. */
 export const parquetjsWrite = async <T extends { readonly [K in keyof T]: Cell }>(
