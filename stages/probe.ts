@@ -6,8 +6,8 @@
 import { dirname } from "node:path";
 import { Effect, Schema } from "effect";
 import { DATASETS } from "../science/data/datasets.ts";
-import { loadResNet, MODEL_JSON, type TF } from "../science/resnet.ts";
-import { probeModel, type ProbeRow } from "../science/probe.ts";
+import { loadResNet, MODEL_JSON, type ResNet, type TF } from "../science/resnet.ts";
+import { probeModel, type ProbeImages, type ProbeOptions, type ProbeRow, type ProbeSummary } from "../science/probe.ts";
 import { columns, defineStage, dependOn, StageError, StageIO, table, type Row } from "../pipeline/stage.ts";
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
 import { readChannelStats, readImages } from "./images.ts";
@@ -57,33 +57,46 @@ export const probe = defineStage({
         try: () => loadResNet(backend.tf as unknown as TF, modelDir),
         catch: (e) => new StageError({ message: `cannot load the model: ${(e as Error).message}` }),
       });
-      const rows = rowChannel();
-      const probing = probeModel(backend.tf as unknown as TF, model, test, {
+      const { rows, probing } = streamProbe(backend.tf as unknown as TF, model, test, {
         batchSize: PROBE_BATCH,
         mean,
         std,
-        onRows: (batch) => rows.push(batch),
         onProgress: (done, total) => Effect.runFork(io.progress({ fraction: done / total, message: `${done}/${total} images` })),
-      }).then(
-        (summary) => {
-          rows.close();
-          return summary;
-        },
-        (error: unknown) => {
-          rows.fail(error);
-          throw error;
-        },
-      );
+      });
       const [summary] = yield* Effect.all(
         [
           Effect.tryPromise({ try: () => probing, catch: (e) => new StageError({ message: `probe failed: ${(e as Error).message}` }) }),
-          io.writeTable("perturbations", rows.iterate()),
+          io.writeTable("perturbations", rows),
         ],
         { concurrency: 2 },
       ).pipe(Effect.ensuring(Effect.sync(() => model.dispose())));
       yield* io.recordRuntime("probe", summary);
     }),
 });
+
+/**
+ * Probes `data` and hands its rows, as the stage writes them, to whoever iterates `rows` (the table writer), one batch
+ * at a time through {@link rowChannel}; `probing` settles with the summary once every batch is handed over.
+ */
+export const streamProbe = (
+  tf: TF,
+  model: ResNet,
+  data: ProbeImages,
+  options: Omit<ProbeOptions, "onRows">,
+): { readonly rows: AsyncIterable<Row>; readonly probing: Promise<ProbeSummary> } => {
+  const channel = rowChannel();
+  const probing = probeModel(tf, model, data, { ...options, onRows: (batch) => channel.push(batch) }).then(
+    (summary) => {
+      channel.close();
+      return summary;
+    },
+    (error: unknown) => {
+      channel.fail(error);
+      throw error;
+    },
+  );
+  return { rows: channel.iterate(), probing };
+};
 
 /** One probe row as the stage writes it: section and block 0-based. */
 export const stageRow = (r: ProbeRow): Row => ({

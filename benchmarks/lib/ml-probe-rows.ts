@@ -1,15 +1,13 @@
 /**
- * The probe stage's data path without the engine: science/probe.ts probeModel streaming its rows, batch by batch,
- * into pipeline/parquet.ts writeParquet with the stage's own column spec, through the stage's own one-batch hand-off. Also synthetic probe-shaped rows for the
- * artifact I/O benchmark.
+ * The probe stage's data path without the engine: stages/probe.ts streamProbe (probeModel's rows, batch by batch,
+ * through the stage's one-batch hand-off) into pipeline/parquet.ts writeParquet with the stage's own column spec.
+ * Also synthetic probe-shaped rows for the artifact I/O benchmark.
  */
 import type { Row } from "../../pipeline/stage.ts";
 import { writeParquet } from "../../pipeline/parquet.ts";
-import { probeModel, type ProbeImages, type ProbeRow, type ProbeSummary } from "../../science/probe.ts";
+import type { ProbeImages, ProbeSummary } from "../../science/probe.ts";
 import type { ResNet, TF } from "../../science/resnet.ts";
-import { probe, rowChannel, stageRow } from "../../stages/probe.ts";
-
-export { rowChannel, stageRow };
+import { probe, streamProbe } from "../../stages/probe.ts";
 
 /** The probe artifact's table spec, exactly as the stage declares it. */
 export const PROBE_TABLE = (() => {
@@ -26,26 +24,9 @@ export async function probeToParquet(
   options: { batchSize: number; mean: ReadonlyArray<number>; std: ReadonlyArray<number>; onBatch?: () => void },
   file: string,
 ): Promise<{ summary: ProbeSummary; written: number }> {
-  const rows = rowChannel();
-  const probing = probeModel(tf, model, data, {
-    batchSize: options.batchSize,
-    mean: options.mean,
-    std: options.std,
-    onRows: (batch) => {
-      options.onBatch?.();
-      return rows.push(batch);
-    },
-  }).then(
-    (summary) => {
-      rows.close();
-      return summary;
-    },
-    (error: unknown) => {
-      rows.fail(error);
-      throw error;
-    },
-  );
-  const [summary, written] = await Promise.all([probing, writeParquet(file, PROBE_TABLE, rows.iterate())]);
+  const { batchSize, mean, std, onBatch } = options;
+  const { rows, probing } = streamProbe(tf, model, data, { batchSize, mean, std, ...(onBatch === undefined ? {} : { onProgress: () => onBatch() }) });
+  const [summary, written] = await Promise.all([probing, writeParquet(file, PROBE_TABLE, rows)]);
   return { summary, written };
 }
 
