@@ -89,7 +89,7 @@ export const writeParquet = async <T extends { readonly [K in keyof T]: Cell }>(
     count++;
     if (batch.length === ROW_GROUP_SIZE) flush();
   }
-  if (batch.length > 0 || count === 0) flush();
+  if (batch.length > 0) flush();
   out.finish();
   return count;
 };

@@ -22,12 +22,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-/**
- * Packages always left to Node: those with native addons (or that load them), and parquetjs-lite (now only used by
- * the I/O benchmark), whose generated thrift code assigns undeclared globals (sloppy mode), which fails in a strict
- * ES module.
- */
-export const UNBUNDLED_PACKAGES: ReadonlyArray<string> = ["@tensorflow/*", "@duckdb/*", "@resvg/*", "parquetjs-lite"];
+/** Packages always left to Node: those with native addons, or that load them. */
+export const UNBUNDLED_PACKAGES: ReadonlyArray<string> = ["@tensorflow/*", "@duckdb/*", "@resvg/*"];
 
 /** The CLI's entry, as bin/pipeline.mjs runs it from the sources. */
 export const CLI_ENTRY = `import { main } from "./pipeline/cli.ts";

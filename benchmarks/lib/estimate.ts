@@ -6,6 +6,7 @@
  * training sets, the paper's batch sizes, then a probe of 10,000 test images per run.
  */
 import { DATASETS } from "../../science/data/datasets.ts";
+import { sectionShapes } from "../../science/resnet.ts";
 import { paperBatchSize, PRESETS, type DatasetName } from "../../stages/config.ts";
 
 export interface SweepRun {
@@ -97,24 +98,14 @@ export function estimateCpuSweep(points: ReadonlyArray<ThroughputPoint>, runs: R
   };
 }
 
-/** [height, width, channels] of sections 1..3: stride-1 stem, 16/32/64 channels, a 1x1 stride-2 "valid" conv between. */
-export function sectionShapes(dataset: DatasetName): Array<[number, number, number]> {
-  const [h, w] = DATASETS[dataset].imageShape;
-  const half = (x: number) => Math.floor((x - 1) / 2) + 1;
-  return [
-    [h, w, 16],
-    [half(h), half(w), 32],
-    [half(half(h)), half(half(w)), 64],
-  ];
-}
-
 /**
  * Multiply-adds of one image's forward pass through the convolutions and the dense layer (BN, ReLU and adds are
  * memory-bound and left to the per-op term of the GPU model).
  */
 export function forwardMacsPerImage(dataset: DatasetName, L: number): number {
-  const inputChannels = DATASETS[dataset].imageShape[2];
-  const sections = sectionShapes(dataset);
+  const inputShape = DATASETS[dataset].imageShape;
+  const inputChannels = inputShape[2];
+  const sections = sectionShapes(inputShape);
   const [h1, w1, c1] = sections[0]!;
   let macs = 9 * inputChannels * c1 * h1 * w1; // stem 3x3
   sections.forEach(([h, w, c], s) => {
