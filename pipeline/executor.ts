@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { Cause, Deferred, Effect, Exit, Layer, Option } from "effect";
 import type { ArtifactStore, Manifest, Staging } from "../cache/store.ts";
 import type { Dag, DagNode } from "./graph.ts";
-import { readParquet, readParquetBatches, writeParquet } from "./parquet.ts";
 import { bindingOf, explainMiss, nodeKey, refDigest, type InputBinding } from "./plan.ts";
-import { StageError, StageIO, type Row, type StageIOService } from "./stage.ts";
+import { StageError, StageIO } from "./stage.ts";
+import { makeStageIO } from "./stage-io.ts";
 
 export type NodeStatus = "ran" | "cached" | "failed" | "skipped";
 
@@ -229,97 +229,3 @@ export const executeDag = <C, R>(
       return results;
     }),
   );
-
-interface StagedArtifact {
-  readonly file: string;
-  readonly kind: "table" | "file";
-  readonly rows?: number;
-  readonly schema?: unknown;
-}
-
-/** Binds StageIO to one node: its upstream artifacts (read-only), its staging directory and its scratch directory. */
-const makeStageIO = <C, R>(
-  node: DagNode<C, R>,
-  upstream: Readonly<Record<string, NodeResult>>,
-  staging: Staging,
-  store: ArtifactStore,
-  key: string,
-  onProgress: (u: { fraction?: number; message?: string }) => void,
-  onLog: (message: string) => void,
-) => {
-  const written = new Map<string, StagedArtifact>();
-  const runtime: Record<string, unknown> = {};
-  const outputs = node.stage.outputs;
-
-  const artifactPath = (input: string, artifact: string): Effect.Effect<string, StageError> => {
-    const r = upstream[input];
-    if (r === undefined) return Effect.fail(new StageError({ message: `${node.id} has no input "${input}"` }));
-    const entry = r.manifest!.artifacts[artifact];
-    if (entry === undefined) {
-      return Effect.fail(new StageError({ message: `input ${input} (${r.id}) has no artifact "${artifact}"` }));
-    }
-    return Effect.succeed(join(r.dir!, entry.file));
-  };
-
-  const service: StageIOService = {
-    inputNames: Object.keys(node.deps),
-    inputParams: (input) => {
-      const depId = node.deps[input];
-      return depId === undefined ? undefined : upstream[input]?.manifest?.params;
-    },
-    inputRuntime: (input) => upstream[input]?.manifest?.runtime ?? {},
-    readTable: (input, artifact) =>
-      Effect.flatMap(artifactPath(input, artifact), (path) =>
-        tryStage(`cannot read ${input}/${artifact}`, () => readParquet(path)),
-      ),
-    forEachRowBatch: (input, artifact, onBatch) =>
-      Effect.flatMap(artifactPath(input, artifact), (path) =>
-        Effect.flatMap(Effect.runtime<never>(), (rt) =>
-          tryStage(`cannot read ${input}/${artifact}`, () =>
-            readParquetBatches(path, (rows: ReadonlyArray<Row>) =>
-              Effect.runPromise(Effect.provide(onBatch(rows), rt)),
-            ),
-          ),
-        ),
-      ).pipe(Effect.asVoid),
-    inputPath: artifactPath,
-    writeTable: (artifact, rows) => {
-      const spec = outputs[artifact];
-      if (spec === undefined || spec.kind !== "table") {
-        return Effect.fail(new StageError({ message: `${node.stage.name} declares no table output "${artifact}"` }));
-      }
-      const file = `${artifact}.parquet`;
-      return tryStage(`cannot write ${artifact}`, () => writeParquet(join(staging.dir, file), spec, rows)).pipe(
-        Effect.map((count) => {
-          written.set(artifact, { file, kind: "table", rows: count, schema: spec.columns });
-        }),
-      );
-    },
-    outputPath: (artifact) => {
-      const spec = outputs[artifact];
-      if (spec === undefined || spec.kind !== "file") {
-        throw new Error(`${node.stage.name} declares no file output "${artifact}"`);
-      }
-      written.set(artifact, { file: artifact, kind: "file" });
-      return join(staging.dir, artifact);
-    },
-    scratchDir: tryStage("cannot create the scratch directory", () => store.scratchDir(key)),
-    progress: (u) => Effect.sync(() => onProgress(u)),
-    log: (message) => Effect.sync(() => onLog(message)),
-    recordRuntime: (k, v) =>
-      Effect.sync(() => {
-        runtime[k] = v;
-      }),
-  };
-
-  const finish = Effect.suspend(() => {
-    const missing = Object.keys(outputs).filter((name) => !written.has(name));
-    if (missing.length > 0) {
-      return Effect.fail(new StageError({ message: `${node.id} did not write its output(s): ${missing.join(", ")}` }));
-    }
-    return Effect.succeed(Object.fromEntries(written));
-  });
-
-  return { service, finish, runtime };
-};
-
