@@ -4,13 +4,9 @@
  * Its artifact is the list of verified files, so downstream keys change with the files' content.
  */
 import { Effect, Schema } from "effect";
-import {
-  DATASETS,
-  describeProblems,
-  downloadDataset,
-  verifyFiles,
-  type FileCheck,
-} from "../science/data/datasets.ts";
+import { DATASETS } from "../science/data/datasets.ts";
+import { downloadDataset } from "../science/data/download.ts";
+import { describeProblems, verifyFiles, type FileCheck } from "../science/data/verify.ts";
 import { defineStage, fail, StageError, StageIO, table } from "../pipeline/stage.ts";
 import { DatasetName, type PaperConfig } from "./config.ts";
 import { DataSource } from "./services.ts";

@@ -3,7 +3,9 @@
  * them against the published facts: split sizes, label histograms, and per-channel mean/std of the training split.
  */
 import { Effect, Schema } from "effect";
-import { DATASETS, describeProblems, loadSplit, verifyFiles, type Split } from "../science/data/datasets.ts";
+import { DATASETS, type Split } from "../science/data/datasets.ts";
+import { loadSplit } from "../science/data/load.ts";
+import { describeProblems, verifyFiles } from "../science/data/verify.ts";
 import { channelMeanStd, labelHistogram } from "../science/data/stats.ts";
 import { defineStage, dependOn, fail, StageError, StageIO, table, type Row } from "../pipeline/stage.ts";
 import { DatasetName, type PaperConfig } from "./config.ts";

@@ -17,19 +17,11 @@ import {
   decodeCifarBatch,
   parseCifarClassNames,
 } from "../science/data/cifar.ts";
-import {
-  CIFAR10,
-  describeFileProblem,
-  describeProblems,
-  downloadDataset,
-  downloadFile,
-  extractTarGz,
-  loadSplit,
-  md5File,
-  MNIST,
-  verifyFiles,
-  type DatasetSpec,
-} from "../science/data/datasets.ts";
+import { CIFAR10, MNIST, type DatasetSpec } from "../science/data/datasets.ts";
+import { downloadDataset, downloadFile } from "../science/data/download.ts";
+import { loadSplit } from "../science/data/load.ts";
+import { extractTarGz } from "../science/data/tar.ts";
+import { describeFileProblem, describeProblems, md5File, verifyFiles } from "../science/data/verify.ts";
 import { decodeIdxImages, decodeIdxLabels } from "../science/data/idx.ts";
 import { channelMeanStd, labelHistogram } from "../science/data/stats.ts";
 

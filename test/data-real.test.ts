@@ -7,16 +7,9 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import {
-  CIFAR10,
-  describeProblems,
-  loadSplit,
-  MNIST,
-  readCifarClassNames,
-  verifyFiles,
-  type DatasetSpec,
-  type Split,
-} from "../science/data/datasets.ts";
+import { CIFAR10, MNIST, type DatasetSpec, type Split } from "../science/data/datasets.ts";
+import { loadSplit, readCifarClassNames } from "../science/data/load.ts";
+import { describeProblems, verifyFiles } from "../science/data/verify.ts";
 import { channelMeanStd, labelHistogram } from "../science/data/stats.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
