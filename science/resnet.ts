@@ -19,35 +19,26 @@
  * Depth: the paper's count is 6L+2 weighted layers = 1 stem conv + 2 convs x 3L blocks + 1 dense.
  * The two 1x1 transition convs are NOT counted by the paper (see {@link layerCounts}).
  *
- * BatchNorm: epsilon 1e-5. Training mode normalises with the batch mean and biased batch variance
- * over (N, H, W) and updates the moving averages as moving = 0.9 * moving + 0.1 * batch (PyTorch
- * "momentum 0.1", identical to Keras "momentum 0.9"; the biased batch variance is used, as Keras
- * does). Eval mode normalises with the moving averages. For speed, training-mode BatchNorm + ReLU
- * run as TensorFlow's fused kernels and their gradient kernels on native TensorFlow
- * ({@link fusedBatchNormReluTraining}) and with hand-written closed-form gradients on the pure-JS
- * backend ({@link batchNormTraining}, {@link reluTraining}); the two agree to float32 rounding, and
- * tests compare both with autodiff and with float64 finite differences.
+ * BatchNorm (epsilon 1e-5, moving averages updated with weight 0.1 in training mode) and the ReLU after it run
+ * through science/batchnorm.ts: the moving statistics in eval mode, TensorFlow's fused kernels or closed-form
+ * gradients in training mode.
  *
  * Initialisation: conv kernels and the dense kernel are He-normal, std = sqrt(2 / fan_in) with
  * fan_in = kernelH * kernelW * inChannels, drawn in JS from the seeded sfc32 generator in
  * science/rng.ts, so a seed gives bit-identical weights on every backend. Dense bias 0, BN gamma 1,
  * beta 0, moving mean 0, moving variance 1.
  *
- * This module never imports a backend: the caller passes the tf module (tfjs, tfjs-node, ...).
+ * Saving and loading: science/model-io.ts. This module never imports a backend: the caller passes the tf module
+ * (tfjs, tfjs-node, ...).
  */
-import { promises as fs } from "node:fs";
-import * as path from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
+import { BN_MOVING_AVERAGE_UPDATE, batchNormReluInference, batchNormReluTraining } from "./batchnorm.ts";
 import { Rng } from "./rng.ts";
-import { nativeBackend } from "./native.ts";
 
 /** The TensorFlow.js module, whichever backend package provided it. */
 export type TF = typeof tfjs;
 
 export const ARCHITECTURE = "preact-resnet-hauser2019";
-export const BN_EPSILON = 1e-5;
-/** Weight of the new batch statistic in the moving average (PyTorch convention). */
-export const BN_MOVING_AVERAGE_UPDATE = 0.1;
 export const SECTION_CHANNELS = [16, 32, 64] as const;
 
 export interface ResNetConfig {
@@ -246,6 +237,11 @@ export function createResNet(tf: TF, options: CreateResNetOptions): ResNet {
   return buildResNet(tf, config, (spec) => initialValue(spec, rng), options.residualOverride);
 }
 
+/** A model of `config` whose parameters are all zero, to be overwritten with saved weights (science/model-io.ts). */
+export function createZeroResNet(tf: TF, config: ResNetConfig): ResNet {
+  return buildResNet(tf, config, (spec) => new Float32Array(sizeOf(spec.shape)), undefined);
+}
+
 function buildResNet(
   tf: TF,
   config: ResNetConfig,
@@ -289,23 +285,14 @@ function buildResNet(
     movingVariance.assign(tf.add(tf.mul(movingVariance, 1 - m), tf.mul(variance, m)));
   };
 
-  /**
-   * BN `prefix` followed by ReLU. Eval mode: the moving statistics (tf.batchNorm, itself TensorFlow's
-   * FusedBatchNorm kernel on native backends). Training mode: one fused-kernel tape entry on native TensorFlow
-   * ({@link fusedBatchNormReluTraining}), the closed-form gradients elsewhere ({@link batchNormTraining},
-   * {@link reluTraining}); both update the moving averages.
-   */
+  /** BN `prefix` followed by ReLU; training mode also updates the moving averages. */
   const bnRelu = (x: tfjs.Tensor4D, prefix: string, training: boolean): tfjs.Tensor4D => {
     const gamma = param(`${prefix}/gamma`) as tfjs.Tensor1D;
     const beta = param(`${prefix}/beta`) as tfjs.Tensor1D;
-    if (!training) {
-      const movingMean = param(`${prefix}/movingMean`) as tfjs.Tensor1D;
-      const movingVariance = param(`${prefix}/movingVariance`) as tfjs.Tensor1D;
-      return tf.relu(tf.batchNorm(x, movingMean, movingVariance, beta, gamma, BN_EPSILON));
-    }
-    const onBatchMoments = updateMovingAverages(prefix);
-    if (hasFusedBatchNorm(tf)) return fusedBatchNormReluTraining(tf, x, gamma, beta, onBatchMoments);
-    return reluTraining(tf, batchNormTraining(tf, x, gamma, beta, onBatchMoments));
+    if (training) return batchNormReluTraining(tf, x, gamma, beta, updateMovingAverages(prefix));
+    const movingMean = param(`${prefix}/movingMean`) as tfjs.Tensor1D;
+    const movingVariance = param(`${prefix}/movingVariance`) as tfjs.Tensor1D;
+    return batchNormReluInference(tf, x, movingMean, movingVariance, gamma, beta);
   };
 
   const residual = (x: tfjs.Tensor4D, section: number, block: number, training: boolean): tfjs.Tensor4D => {
@@ -359,139 +346,6 @@ function buildResNet(
 }
 
 /**
- * Training-mode BatchNorm over (N, H, W) per channel: y = gamma * (x - mean) / sqrt(variance + eps)
- * + beta with the batch mean and biased batch variance, which are passed to `onBatchMoments` (e.g.
- * for moving averages; they are not differentiated there).
- *
- * Used in training on the pure-JS backend (native TensorFlow runs {@link fusedBatchNormReluTraining}).
- * The gradient is the standard closed form instead of TensorFlow.js autodiff through tf.moments and
- * tf.batchNorm, because that chain costs about twice as many full-size tensor passes. With
- * xhat = (x - mean) / sqrt(variance + eps) and n = N*H*W:
- *   dbeta = sum(dy),  dgamma = sum(dy * xhat),
- *   dx = gamma / sqrt(variance + eps) * (dy - dbeta / n - xhat * dgamma / n).
- * test/resnet.test.ts checks value and gradients against autodiff of the composite.
- */
-export function batchNormTraining(
-  tf: TF,
-  x: tfjs.Tensor4D,
-  gamma: tfjs.Tensor1D,
-  beta: tfjs.Tensor1D,
-  onBatchMoments?: (mean: tfjs.Tensor1D, variance: tfjs.Tensor1D) => void,
-): tfjs.Tensor4D {
-  const axes = [0, 1, 2];
-  const normalise = tf.customGrad((...args: Array<tfjs.Tensor | tfjs.GradSaveFunc>) => {
-    const [input, g, b, save] = args as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.GradSaveFunc];
-    const { mean, variance } = tf.moments(input, axes);
-    onBatchMoments?.(mean as tfjs.Tensor1D, variance as tfjs.Tensor1D);
-    const invStd = tf.rsqrt(tf.add(variance, BN_EPSILON));
-    const xHat = tf.mul(tf.sub(input, mean), invStd);
-    save([xHat, invStd, g]);
-    return {
-      value: tf.add(tf.mul(xHat, g), b),
-      gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => {
-        const [savedXHat, savedInvStd, savedGamma] = saved as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D];
-        const n = savedXHat.size / savedXHat.shape[3];
-        const dBeta = tf.sum(dy, axes);
-        const dGamma = tf.sum(tf.mul(dy, savedXHat), axes);
-        const scale = tf.mul(savedGamma, savedInvStd); // gamma / sqrt(variance + eps), per channel
-        // dx = scale * dy - (scale * dbeta / n + xhat * scale * dgamma / n)
-        const dx = tf.sub(
-          tf.mul(dy, scale),
-          tf.add(tf.mul(savedXHat, tf.div(tf.mul(scale, dGamma), n)), tf.div(tf.mul(scale, dBeta), n)),
-        );
-        return [dx, dGamma, dBeta];
-      },
-    };
-  });
-  return normalise(x, gamma, beta) as tfjs.Tensor4D;
-}
-
-/**
- * ReLU whose gradient is dy * (x > 0) in three tensor ops: the same values as tf.relu's gradient
- * (dy * step(x), step(0) = 0), whose step() tfjs-node builds from six full-size ops (isNaN,
- * greater, two fills, two selects). Used after {@link batchNormTraining} on the pure-JS backend.
- */
-export function reluTraining(tf: TF, x: tfjs.Tensor4D): tfjs.Tensor4D {
-  const relu = tf.customGrad((...args: Array<tfjs.Tensor | tfjs.GradSaveFunc>) => {
-    const [input, save] = args as [tfjs.Tensor4D, tfjs.GradSaveFunc];
-    save([input]);
-    return {
-      value: tf.relu(input),
-      gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => tf.mul(dy, tf.cast(tf.greater(saved[0]!, 0), "float32")),
-    };
-  });
-  return relu(x) as tfjs.Tensor4D;
-}
-
-/**
- * Whether the active backend is native TensorFlow (tfjs-node or tfjs-node-gpu, both named "tensorflow"), so that
- * {@link fusedBatchNormReluTraining} can call its kernels. False on the pure-JS backend.
- */
-export function hasFusedBatchNorm(tf: TF): boolean {
-  return nativeBackend(tf) !== undefined;
-}
-
-/**
- * Training-mode BatchNorm followed by ReLU as TensorFlow's own kernels, for speed: FusedBatchNormV3 + Relu forward,
- * ReluGrad + FusedBatchNormGradV3 backward (oneDNN on x86, cuDNN on GPU), one tape entry. That is 2 + 2
- * activation-sized ops instead of about 8 + 12 for {@link batchNormTraining} + {@link reluTraining}, and made
- * training steps 1.4-1.8x faster (benchmarks/training.ts). Values equal theirs to float32 rounding (the kernels
- * reduce in another order); test/resnet.test.ts checks values, moments and gradients against autodiff and float64
- * finite differences.
- *
- * FusedBatchNormV3 returns the Bessel-corrected batch variance (times n/(n-1), n = N*H*W); it is scaled back to the
- * biased variance before `onBatchMoments`, which receives what batchNormTraining passes (tensors valid only during
- * the call, not differentiated). Needs {@link hasFusedBatchNorm}. Call it inside tf.tidy (or tf.variableGrads):
- * intermediates are left to that scope.
- */
-export function fusedBatchNormReluTraining(
-  tf: TF,
-  x: tfjs.Tensor4D,
-  gamma: tfjs.Tensor1D,
-  beta: tfjs.Tensor1D,
-  onBatchMoments?: (mean: tfjs.Tensor1D, variance: tfjs.Tensor1D) => void,
-): tfjs.Tensor4D {
-  const backend = nativeBackend(tf);
-  if (backend === undefined) throw new Error(`fusedBatchNormReluTraining needs native TensorFlow, active backend: ${tf.getBackend()}`);
-  const b = backend.binding;
-  const typeAttr = { name: "T", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT };
-  const batchNormAttrs = [
-    typeAttr,
-    { name: "U", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
-    { name: "epsilon", type: b.TF_ATTR_FLOAT, value: BN_EPSILON },
-    { name: "data_format", type: b.TF_ATTR_STRING, value: "NHWC" },
-    { name: "is_training", type: b.TF_ATTR_BOOL, value: true },
-  ];
-  const [n, h, w] = x.shape;
-  const count = n * h * w;
-  const fused = tf.customGrad((...args: Array<tfjs.Tensor | tfjs.GradSaveFunc>) => {
-    const [input, g, offset, save] = args as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.GradSaveFunc];
-    const empty = tf.tensor1d([], "float32"); // no running statistics in: training mode uses the batch's own
-    const [normalised, mean, correctedVariance, reserve1, reserve2, reserve3] = backend.executeMultipleOutputs(
-      "FusedBatchNormV3",
-      [...batchNormAttrs, { name: "exponential_avg_factor", type: b.TF_ATTR_FLOAT, value: 1 }],
-      [input, g, offset, empty, empty],
-      6,
-    ) as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.Tensor, tfjs.Tensor, tfjs.Tensor];
-    onBatchMoments?.(mean, tf.mul(correctedVariance, (count - 1) / count) as tfjs.Tensor1D);
-    const y = tf.relu(normalised);
-    // The three reserve spaces (the batch statistics and a kernel workspace) are what FusedBatchNormGradV3 reads.
-    save([input, g, reserve1, reserve2, reserve3, y]);
-    return {
-      value: y,
-      gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => {
-        const [sx, sGamma, r1, r2, r3, sy] = saved as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor, tfjs.Tensor, tfjs.Tensor, tfjs.Tensor4D];
-        // ReluGrad passes dy where its second input is > 0; relu(z) > 0 exactly where z > 0, as tf.relu's gradient.
-        const dNormalised = backend.executeSingleOutput("ReluGrad", [typeAttr], [dy, sy]);
-        const [dx, dGamma, dBeta] = backend.executeMultipleOutputs("FusedBatchNormGradV3", batchNormAttrs, [dNormalised, sx, sGamma, r1, r2, r3], 5);
-        return [dx!, dGamma!, dBeta!];
-      },
-    };
-  });
-  return fused(x, gamma, beta) as tfjs.Tensor4D;
-}
-
-/**
  * Normalises raw pixels on the backend: (pixels / 255 - mean[c]) / std[c] per channel, where
  * `pixels` holds 0..255 values (int32 or float32) in NHWC layout and mean/std are on the 0..1 scale.
  */
@@ -508,136 +362,4 @@ export function toModelInput(
   return tf.tidy(() =>
     tf.div(tf.sub(tf.div(tf.cast(pixels, "float32"), 255), tf.tensor1d([...mean])), tf.tensor1d([...std])),
   );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Weights as a standard tfjs weights manifest + binary, and the model artifact (model.json + weights.bin)
-
-export type WeightSpecs = tfjs.io.WeightsManifestEntry[];
-
-/** Encodes the given named tensors (in order) with tf.io.encodeWeights. */
-export async function encodeNamedTensors(
-  tf: TF,
-  tensors: ReadonlyArray<{ readonly name: string; readonly tensor: tfjs.Tensor }>,
-): Promise<{ specs: WeightSpecs; data: Uint8Array }> {
-  const { data, specs } = await tf.io.encodeWeights(tensors.map(({ name, tensor }) => ({ name, tensor })));
-  return { specs, data: new Uint8Array(data) };
-}
-
-/**
- * Decodes bytes written by {@link encodeNamedTensors}. The caller owns (must dispose) the tensors.
- */
-export function decodeNamedTensors(tf: TF, specs: WeightSpecs, data: Uint8Array): Map<string, tfjs.Tensor> {
-  const buffer = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
-  return new Map(Object.entries(tf.io.decodeWeights(buffer, specs)));
-}
-
-/** Copies values into the model's variables; names, shapes and dtypes must match exactly and completely. */
-export function assignVariables(model: ResNet, values: ReadonlyMap<string, tfjs.Tensor>): void {
-  for (const v of model.variables) {
-    const t = values.get(v.name);
-    if (t === undefined) throw new Error(`weights: missing ${v.name}`);
-    if (t.dtype !== "float32" || !sameShape(t.shape, v.shape)) {
-      throw new Error(`weights: ${v.name} is ${t.dtype}[${t.shape}], expected float32[${v.shape}]`);
-    }
-  }
-  for (const v of model.variables) v.variable.assign(values.get(v.name)!);
-}
-
-const sameShape = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): boolean =>
-  a.length === b.length && a.every((d, i) => d === b[i]);
-
-export const MODEL_JSON = "model.json";
-export const WEIGHTS_BIN = "weights.bin";
-
-/** model.json: a tfjs weights manifest plus our own topology description. */
-export interface ResNetModelJson {
-  readonly format: typeof ARCHITECTURE;
-  readonly generatedBy: string;
-  readonly topology: {
-    readonly arch: typeof ARCHITECTURE;
-    readonly blocksPerSection: number;
-    readonly inputShape: readonly [number, number, number];
-    readonly classes: number;
-    readonly bnEpsilon: number;
-    readonly bnMovingAverageUpdate: number;
-  };
-  readonly weightsManifest: ReadonlyArray<{ readonly paths: ReadonlyArray<string>; readonly weights: WeightSpecs }>;
-}
-
-/** The model as artifact contents: model.json (object) and weights.bin (bytes). */
-export async function serializeResNet(model: ResNet): Promise<{ modelJson: ResNetModelJson; weightsBin: Uint8Array }> {
-  const { specs, data } = await encodeNamedTensors(
-    model.tf,
-    model.variables.map((v) => ({ name: v.name, tensor: v.variable })),
-  );
-  const modelJson: ResNetModelJson = {
-    format: ARCHITECTURE,
-    generatedBy: `TensorFlow.js tfjs-core v${model.tf.version_core}`,
-    topology: {
-      arch: ARCHITECTURE,
-      blocksPerSection: model.config.blocksPerSection,
-      inputShape: model.config.inputShape,
-      classes: model.config.classes,
-      bnEpsilon: BN_EPSILON,
-      bnMovingAverageUpdate: BN_MOVING_AVERAGE_UPDATE,
-    },
-    weightsManifest: [{ paths: [WEIGHTS_BIN], weights: specs }],
-  };
-  return { modelJson, weightsBin: data };
-}
-
-/** Rebuilds a model from artifact contents written by {@link serializeResNet}. */
-export function deserializeResNet(tf: TF, modelJson: ResNetModelJson, weightsBin: Uint8Array): ResNet {
-  const { topology } = modelJson;
-  if (modelJson.format !== ARCHITECTURE || topology.arch !== ARCHITECTURE) {
-    throw new Error(`model.json: unsupported format ${String(modelJson.format)}`);
-  }
-  const config: ResNetConfig = {
-    inputShape: [topology.inputShape[0], topology.inputShape[1], topology.inputShape[2]],
-    blocksPerSection: topology.blocksPerSection,
-    classes: topology.classes,
-  };
-  const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
-  const decoded = decodeNamedTensors(tf, specs, weightsBin);
-  try {
-    const model = buildResNet(tf, config, (spec) => new Float32Array(sizeOf(spec.shape)), undefined);
-    try {
-      assignVariables(model, decoded);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
-    return model;
-  } finally {
-    for (const t of decoded.values()) t.dispose();
-  }
-}
-
-/** Writes bytes to `file` atomically: a temporary file in the same directory, then rename. */
-export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  try {
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, file);
-  } catch (error) {
-    await fs.rm(tmp, { force: true });
-    throw error;
-  }
-}
-
-/** Saves model.json and weights.bin into `dir` (created if needed); weights first, model.json last. */
-export async function saveResNet(model: ResNet, dir: string): Promise<void> {
-  const { modelJson, weightsBin } = await serializeResNet(model);
-  await fs.mkdir(dir, { recursive: true });
-  await writeFileAtomic(path.join(dir, WEIGHTS_BIN), weightsBin);
-  await writeFileAtomic(path.join(dir, MODEL_JSON), JSON.stringify(modelJson));
-}
-
-/** Loads a model saved by {@link saveResNet}. */
-export async function loadResNet(tf: TF, dir: string): Promise<ResNet> {
-  const modelJson = JSON.parse(await fs.readFile(path.join(dir, MODEL_JSON), "utf8")) as ResNetModelJson;
-  const paths = modelJson.weightsManifest.flatMap((group) => group.paths);
-  const parts = await Promise.all(paths.map((p) => fs.readFile(path.join(dir, p))));
-  return deserializeResNet(tf, modelJson, new Uint8Array(Buffer.concat(parts)));
 }

@@ -22,19 +22,10 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
+import { writeFileAtomic } from "../cache/fsutil.ts";
+import { assignVariables, decodeNamedTensors, encodeNamedTensors, type WeightSpecs } from "./model-io.ts";
+import { ARCHITECTURE, createResNet, type ResNet, type TF, toModelInput } from "./resnet.ts";
 import { Rng } from "./rng.ts";
-import {
-  ARCHITECTURE,
-  type ResNet,
-  type TF,
-  type WeightSpecs,
-  assignVariables,
-  createResNet,
-  decodeNamedTensors,
-  encodeNamedTensors,
-  toModelInput,
-  writeFileAtomic,
-} from "./resnet.ts";
 
 /** Images as uint8 N*H*W*C (HWC interleaved) and one uint8 label per image. */
 export interface ImageSet {

@@ -6,7 +6,8 @@
 import { dirname } from "node:path";
 import { Effect, Schema } from "effect";
 import { DATASETS } from "../science/data/datasets.ts";
-import { loadResNet, MODEL_JSON, type ResNet, type TF } from "../science/resnet.ts";
+import { loadResNet, MODEL_JSON } from "../science/model-io.ts";
+import type { ResNet, TF } from "../science/resnet.ts";
 import { probeModel, type ProbeImages, type ProbeOptions, type ProbeRow, type ProbeSummary } from "../science/probe.ts";
 import { columns, defineStage, dependOn, StageError, StageIO, table, type Row } from "../pipeline/stage.ts";
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";

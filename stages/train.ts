@@ -5,7 +5,8 @@
 import { dirname } from "node:path";
 import { Effect, Schema } from "effect";
 import { DATASETS } from "../science/data/datasets.ts";
-import { saveResNet, MODEL_JSON, WEIGHTS_BIN, type TF } from "../science/resnet.ts";
+import { saveResNet, MODEL_JSON, WEIGHTS_BIN } from "../science/model-io.ts";
+import type { TF } from "../science/resnet.ts";
 import { trainModel, type EpochMetrics } from "../science/training.ts";
 import { columns, defineStage, dependOn, file, StageError, StageIO, table, volatileTable } from "../pipeline/stage.ts";
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";

@@ -5,19 +5,15 @@ import * as tfjs from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   BN_EPSILON,
-  type ResNet,
-  type TF,
+  type OnBatchMoments,
+  batchNormReluTraining,
   batchNormTraining,
-  createResNet,
   fusedBatchNormReluTraining,
   hasFusedBatchNorm,
-  layerCounts,
-  loadResNet,
   reluTraining,
-  saveResNet,
-  serializeResNet,
-  toModelInput,
-} from "../science/resnet.ts";
+} from "../science/batchnorm.ts";
+import { loadResNet, saveResNet, serializeResNet } from "../science/model-io.ts";
+import { type ResNet, type TF, createResNet, layerCounts, toModelInput } from "../science/resnet.ts";
 import { Rng, hashWords } from "../science/rng.ts";
 import { BACKENDS } from "./fixtures/backends.ts";
 
@@ -36,14 +32,8 @@ async function weightBytes(model: ResNet): Promise<Uint8Array> {
   return (await serializeResNet(model)).weightsBin;
 }
 
-/** Training-mode BatchNorm + ReLU as science/resnet.ts runs it, with the batch moments handed to a callback. */
-type BnRelu = (
-  tf: TF,
-  x: tfjs.Tensor4D,
-  gamma: tfjs.Tensor1D,
-  beta: tfjs.Tensor1D,
-  onBatchMoments: (mean: tfjs.Tensor1D, variance: tfjs.Tensor1D) => void,
-) => tfjs.Tensor4D;
+/** A training-mode BatchNorm + ReLU path of science/batchnorm.ts, with the batch moments handed to a callback. */
+type BnRelu = (tf: TF, x: tfjs.Tensor4D, gamma: tfjs.Tensor1D, beta: tfjs.Tensor1D, onBatchMoments: OnBatchMoments) => tfjs.Tensor4D;
 const closedForm: BnRelu = (tf, x, gamma, beta, onBatchMoments) => reluTraining(tf, batchNormTraining(tf, x, gamma, beta, onBatchMoments));
 
 /** Batch mean and biased batch variance per channel (last axis), in float64. */
@@ -304,6 +294,17 @@ for (const backend of BACKENDS) {
         expect([...reluTraining(tf, withZeros).dataSync()]).toEqual([...tf.relu(withZeros).dataSync()]);
       });
       tf.dispose([x, gamma, beta, w]);
+    });
+
+    it("the model's training-mode BatchNorm + ReLU is the fused kernels on native TensorFlow, else the closed form", () => {
+      const rng = Rng.fromSeed(23);
+      tf.tidy(() => {
+        const x = tf.tensor4d(Float32Array.from({ length: 2 * 3 * 3 * 4 }, () => rng.nextNormal()), [2, 3, 3, 4]);
+        const [gamma, beta] = [tf.tensor1d([1, 0.5, 2, 1.5]), tf.tensor1d([0, 0.1, -0.1, 0.2])];
+        const expected = backend.name === "tensorflow" ? fusedBatchNormReluTraining : closedForm;
+        const bytes = (bnRelu: BnRelu) => Buffer.from(bnRelu(tf, x, gamma, beta, () => {}).dataSync().buffer);
+        expect(bytes(batchNormReluTraining).equals(bytes(expected))).toBe(true);
+      });
     });
 
     it("training-mode BatchNorm + ReLU (closed form; fused kernels on native TensorFlow): values, moments and gradients match float64 finite differences", () => {

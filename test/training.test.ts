@@ -2,7 +2,8 @@ import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type ResNet, type TF, createResNet, serializeResNet, toModelInput } from "../science/resnet.ts";
+import { serializeResNet } from "../science/model-io.ts";
+import { type ResNet, type TF, createResNet, toModelInput } from "../science/resnet.ts";
 import { Rng } from "../science/rng.ts";
 import {
   type EpochMetrics,
