@@ -25,7 +25,7 @@ const options = parseOptions(process.argv.slice(2), [
 ]);
 const node = options.get("node") ?? "train[mnist,L=4,seed=0]";
 const dataset = /^train\[(\w+),/.exec(node)?.[1];
-if (dataset === undefined) throw new Error(`--node must be a training node such as 'train[mnist,L=4,seed=0]', got '${node}'`);
+if (dataset === undefined) throw new Error(`--node must be a training node like 'train[mnist,L=4,seed=0]', not '${node}'`);
 const delaysSeconds = (options.get("delays") ?? "0,5,10").split(",").map((text) => {
   const seconds = Number(text);
   if (!(seconds >= 0)) throw new Error(`--delays: expected seconds >= 0, got '${text}'`);
@@ -42,13 +42,15 @@ const cliArgs = (target: string) => [
 const STEP_LINE = /epoch (\d+)\/\d+ step (\d+)\/(\d+)/;
 const STEP_WAIT_MS = 20 * 60_000;
 
+type Checkpoint = { readonly epochsCompleted: number };
+
 /** Epochs held by the node's scratch checkpoint (0 when none has been written yet). */
 function checkpointEpochs(): number {
   const scratch = path.join(cacheDir, "scratch");
   if (!existsSync(scratch)) return 0;
   for (const key of readdirSync(scratch)) {
     const file = path.join(scratch, key, "checkpoint.json");
-    if (existsSync(file)) return (JSON.parse(readFileSync(file, "utf8")) as { epochsCompleted: number }).epochsCompleted;
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, "utf8")) as Checkpoint).epochsCompleted;
   }
   return 0;
 }
@@ -59,7 +61,7 @@ interface Interruption {
   readonly checkpointBefore: number;
   /** Epoch of the run's first step line: resumption means checkpointBefore + 1. */
   readonly firstEpoch: number;
-  /** The last step line seen before SIGINT. */
+  /** The last step progress line seen before SIGINT (plain output prints one at most every 10 s). */
   readonly lastStep: string;
   readonly handlerMs: number | null;
   readonly exitMs: number;
@@ -119,8 +121,9 @@ async function interruptedRun(
   };
   const resumed = result.firstEpoch === checkpointBefore + 1 ? "resumed ok" : "RESUME MISMATCH";
   console.log(
-    `delay ${delaySeconds}: SIGINT at ${lastStep || "(first step)"}; handler ${result.handlerMs} ms, exit ${result.exitMs} ms ` +
-      `(code ${exitCode}); checkpoint ${checkpointBefore} -> ${result.checkpointAfter} epochs; first epoch ${firstEpoch} (${resumed})`,
+    `delay ${delaySeconds}: SIGINT after "${lastStep}"; handler ${result.handlerMs} ms, ` +
+      `exit ${result.exitMs} ms (code ${exitCode}); checkpoint ${checkpointBefore} -> ${result.checkpointAfter} epochs; ` +
+      `first epoch ${firstEpoch} (${resumed})`,
   );
   return result;
 }
@@ -153,9 +156,10 @@ const summary = {
   allExitedInterrupted: runs.every((r) => r.exitCode === 130),
   allResumed: runs.every((r) => r.firstEpoch === r.checkpointBefore + 1),
 };
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 console.log(
-  `SIGINT to exit: median ${(summary.exitMedianMs / 1000).toFixed(2)} s, max ${(summary.exitMaxMs / 1000).toFixed(2)} s ` +
-    `over ${runs.length} runs; exit code 130 every time: ${summary.allExitedInterrupted}; resumed every time: ${summary.allResumed}`,
+  `SIGINT to exit: median ${seconds(summary.exitMedianMs)}, max ${seconds(summary.exitMaxMs)} over ${runs.length} runs; ` +
+    `exit code 130 every time: ${summary.allExitedInterrupted}; resumed every time: ${summary.allResumed}`,
 );
 const file = writeResults(options.get("out") ?? "interrupt", { summary, runs }, options.get("results-dir"));
 console.log(`wrote ${file}`);

@@ -7,7 +7,7 @@
  *                                  [--warmup 2] [--batch 128] [--torch-omp passive|active] [--no-torch]
  *                                  [--no-variants] [--no-breakdown] [--threads 2] [--out training] [--results-dir DIR]
  *
- * 1. throughput: trainModel itself, timed between its onStep callbacks (steady-state steps after `warmup`; model
+ * 1. throughput: trainModel itself, timed between its step events (steady-state steps after `warmup`; model
  *    creation and the test evaluation excluded), interleaved with the PyTorch loop on the same shape and depth;
  *    the order alternates between repeats so load on the shared machine hits both. Ratio = ours / torch img/s.
  * 2. variants: the step rebuilt from its pieces (lib/ml-train-step.ts) as it is now, with the prototyped grouped SGD
@@ -22,7 +22,7 @@ import { availableParallelism, loadavg } from "node:os";
 import type * as tfjs from "@tensorflow/tfjs";
 import { selectBackend } from "../science/backend/select.ts";
 import { createResNet, type TF } from "../science/resnet.ts";
-import { trainModel } from "../science/training.ts";
+import { createTrainingModel, trainingEvents, type TrainOptions } from "../science/training.ts";
 import { median, parseIntList, parseOptions, round, summarize, syntheticBytes, writeResults, type Summary } from "./lib/ml-measure.ts";
 import { opCensus, topOps } from "./lib/ml-op-census.ts";
 import { TorchServer, torchUnavailable, type OmpWaitPolicy, type TorchOp } from "./lib/ml-torch.ts";
@@ -68,7 +68,7 @@ if (torchReason !== undefined) console.log(`PyTorch skipped: ${torchReason}`);
 const loadStart = loadavg();
 const imagesPerSecond = (batch: number, stepMs: number) => (1000 * batch) / stepMs;
 
-/** Median steady-state step time of trainModel: intervals between onStep calls after `warmup` steps. */
+/** Median steady-state step time of trainModel: intervals between step events after `warmup` steps. */
 async function trainModelStepMs(shapeName: ShapeName, blocks: number, seed: number): Promise<number[]> {
   const { shape, mean, std } = SHAPES[shapeName];
   const { batch, warmup, steps } = settings;
@@ -77,13 +77,19 @@ async function trainModelStepMs(shapeName: ShapeName, blocks: number, seed: numb
   const images = syntheticBytes(count * perImage, seed);
   const labels = syntheticBytes(count, seed + 1, 10);
   const stamps: number[] = [];
-  const result = await trainModel(tf, {
+  const trainOptions: TrainOptions = {
     train: { images, labels, count },
     test: { images: images.subarray(0, perImage), labels: labels.subarray(0, 1), count: 1 },
     shape, mean, std, blocksPerSection: blocks, seed, epochs: 1, batchSize: batch, schedule: "cosine", augment: false,
-    onStep: () => stamps.push(performance.now()),
-  });
-  result.model.dispose();
+  };
+  const model = createTrainingModel(tf, trainOptions);
+  try {
+    for await (const event of trainingEvents(model, trainOptions)) {
+      if (event.kind === "step") stamps.push(performance.now());
+    }
+  } finally {
+    model.dispose();
+  }
   return stamps.slice(1).map((t, i) => t - stamps[i]!).slice(warmup);
 }
 

@@ -18,7 +18,7 @@ export const BN_EPSILON = 1e-5;
 /** Weight of the new batch statistic in the moving average (PyTorch convention). */
 export const BN_MOVING_AVERAGE_UPDATE = 0.1;
 
-/** Receives a training batch's per-channel mean and biased variance (valid only during the call, not differentiated). */
+/** Receives a training batch's per-channel mean and biased variance (valid during the call only, not differentiated). */
 export type OnBatchMoments = (mean: tfjs.Tensor1D, variance: tfjs.Tensor1D) => void;
 
 /** Eval-mode BatchNorm with the moving statistics, then ReLU (tf.batchNorm is TensorFlow's FusedBatchNorm natively). */
@@ -143,7 +143,9 @@ export function fusedBatchNormReluTraining(
   onBatchMoments?: OnBatchMoments,
 ): tfjs.Tensor4D {
   const backend = nativeBackend(tf);
-  if (backend === undefined) throw new Error(`fusedBatchNormReluTraining needs native TensorFlow, active backend: ${tf.getBackend()}`);
+  if (backend === undefined) {
+    throw new Error(`fusedBatchNormReluTraining needs native TensorFlow, active backend: ${tf.getBackend()}`);
+  }
   const b = backend.binding;
   const typeAttr = { name: "T", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT };
   const batchNormAttrs = [
@@ -171,10 +173,12 @@ export function fusedBatchNormReluTraining(
     return {
       value: y,
       gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => {
-        const [sx, sGamma, r1, r2, r3, sy] = saved as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor, tfjs.Tensor, tfjs.Tensor, tfjs.Tensor4D];
+        type Saved = [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor, tfjs.Tensor, tfjs.Tensor, tfjs.Tensor4D];
+        const [sx, sGamma, r1, r2, r3, sy] = saved as Saved;
         // ReluGrad passes dy where its second input is > 0; relu(z) > 0 exactly where z > 0, as tf.relu's gradient.
         const dNormalised = backend.executeSingleOutput("ReluGrad", [typeAttr], [dy, sy]);
-        const [dx, dGamma, dBeta] = backend.executeMultipleOutputs("FusedBatchNormGradV3", batchNormAttrs, [dNormalised, sx, sGamma, r1, r2, r3], 5);
+        const gradInputs = [dNormalised, sx, sGamma, r1, r2, r3];
+        const [dx, dGamma, dBeta] = backend.executeMultipleOutputs("FusedBatchNormGradV3", batchNormAttrs, gradInputs, 5);
         return [dx!, dGamma!, dBeta!];
       },
     };

@@ -2,6 +2,12 @@
  * Training loop for the pre-activation ResNet (science/resnet.ts), with a checkpoint after every
  * epoch and exact resumption.
  *
+ * Shape: {@link trainingEvents} is an async generator of progress events that trains while it is iterated, so the
+ * consumer sets the pace and stops the run by stopping the iteration (break, or return() as an Effect Stream does
+ * when interrupted): training ends at the next step, keeping the checkpoint of the last completed epoch. After
+ * every step (and every test-evaluation batch) it yields to the event loop, so timers, progress redraws and signal
+ * handlers (Ctrl-C) run during an epoch. {@link trainModel} runs it to the end for callers that want no events.
+ *
  * Optimiser: SGD with momentum written out by hand (the PyTorch / tf.train.momentum rule without
  * dampening or Nesterov):  g = dLoss/dw + weightDecay * w  (the decay term only for conv and dense
  * kernels, not for BN gamma/beta or the dense bias);  v = momentum * v + g;  w = w - lr * v.
@@ -63,11 +69,6 @@ export interface TrainOptions {
   readonly augment: boolean;
   /** Where to checkpoint after each epoch and resume from; no checkpoints if absent. */
   readonly checkpointDir?: string;
-  readonly onEpoch?: (metrics: EpochMetrics) => void | Promise<void>;
-  /** Called after every optimiser step; never forces a read from the backend. */
-  readonly onStep?: (progress: StepProgress) => void;
-  /** Checked before every step; an aborted run keeps its last checkpoint. */
-  readonly signal?: AbortSignal;
 }
 
 export interface EpochMetrics {
@@ -83,12 +84,21 @@ export interface EpochMetrics {
   readonly imagesPerSecond: number;
 }
 
-export interface StepProgress {
-  readonly epoch: number;
-  /** 1-based step within the epoch. */
-  readonly step: number;
-  readonly stepsPerEpoch: number;
-}
+/** What a run reports while it trains, in order: one "start", then per epoch its "step"s and the "epoch". */
+export type TrainEvent =
+  /** The epochs restored from the checkpoint (none for a fresh run). */
+  | { readonly kind: "start"; readonly resumed: ReadonlyArray<EpochMetrics> }
+  /** After every optimiser step; nothing is read back from the backend for it. */
+  | {
+      readonly kind: "step";
+      /** 1-based. */
+      readonly epoch: number;
+      /** 1-based step within the epoch. */
+      readonly step: number;
+      readonly stepsPerEpoch: number;
+    }
+  /** After an epoch's test evaluation and, with a checkpointDir, once its checkpoint is written. */
+  | { readonly kind: "epoch"; readonly metrics: EpochMetrics };
 
 export interface TrainResult {
   /** The trained model; the caller owns it (dispose()). */
@@ -171,7 +181,13 @@ function validateImageSet(name: string, set: ImageSet, shape: readonly [number, 
   }
 }
 
-/** Number of misclassified images of `set`, eval mode, in batches; one read from the backend. */
+/** Lets timers, I/O and signal handlers run (a macrotask turn) between synchronous backend work. */
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Number of misclassified images of `set`, eval mode, in batches, yielding to the event loop after each; one read
+ * from the backend.
+ */
 export async function countErrors(
   model: ResNet,
   set: ImageSet,
@@ -194,6 +210,7 @@ export async function countErrors(
       });
       errors.dispose();
       errors = next;
+      await yieldToEventLoop();
     }
     return (await errors.data())[0]!;
   } finally {
@@ -304,11 +321,20 @@ async function restoreCheckpoint(
 
 // ---------------------------------------------------------------------------------------------
 
+/** The model a run with `options` starts from, He-initialised from its seed; the caller owns it (dispose()). */
+export function createTrainingModel(tf: TF, options: TrainOptions): ResNet {
+  const { shape: inputShape, blocksPerSection, classes = 10, seed } = options;
+  return createResNet(tf, { inputShape, blocksPerSection, classes, seed });
+}
+
 /**
- * Trains a fresh ResNet (or resumes the run in `checkpointDir`) and returns it with per-epoch
- * metrics. Tensor memory is flat across epochs: everything per step is tidied or disposed.
+ * Trains `model`, made by {@link createTrainingModel} with the same options, in place (or first restores the run
+ * checkpointed in `checkpointDir`), reporting {@link TrainEvent}s as it goes; see the module comment for pacing and
+ * stopping. Tensor memory is flat across steps and epochs, and everything but the model is freed when the iteration
+ * ends, however it ends.
  */
-export async function trainModel(tf: TF, options: TrainOptions): Promise<TrainResult> {
+export async function* trainingEvents(model: ResNet, options: TrainOptions): AsyncGenerator<TrainEvent, void> {
+  const tf = model.tf;
   const classes = options.classes ?? 10;
   const { shape, batchSize, epochs } = options;
   const baseRate = options.learningRate ?? 0.1;
@@ -317,27 +343,29 @@ export async function trainModel(tf: TF, options: TrainOptions): Promise<TrainRe
   const evalBatchSize = options.evalBatchSize ?? batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be >= 1`);
   if (!Number.isInteger(epochs) || epochs < 1) throw new RangeError(`epochs must be >= 1`);
+  const { inputShape, blocksPerSection } = model.config;
+  const sameShape = inputShape.every((d, i) => d === shape[i]);
+  if (!sameShape || blocksPerSection !== options.blocksPerSection || model.config.classes !== classes) {
+    throw new RangeError(`the model (L = ${blocksPerSection}, ${inputShape.join("x")}) was not made for these options`);
+  }
   validateImageSet("train", options.train, shape, classes);
   validateImageSet("test", options.test, shape, classes);
   const settings = runSettings(options, classes);
 
-  const model = createResNet(tf, { inputShape: shape, blocksPerSection: options.blocksPerSection, classes, seed: options.seed });
   const trainable = model.variables.filter((v) => v.trainable);
   const velocity = new Map(trainable.map((v) => [v.name, tf.tidy(() => tf.variable(tf.zerosLike(v.variable), false))]));
   const [h, w, c] = shape;
   const count = options.train.count;
   const trainImages = tf.tensor4d(options.train.images, [count, h, w, c], "int32");
   const trainLabels = tf.tensor1d(options.train.labels, "int32");
-  let succeeded = false;
   try {
-    const metrics: EpochMetrics[] = [];
-    if (options.checkpointDir !== undefined) {
-      metrics.push(...(await restoreCheckpoint(options.checkpointDir, model, velocity, settings)));
-    }
-    const resumedEpochs = metrics.length;
+    const { checkpointDir } = options;
+    const resumed = checkpointDir === undefined ? [] : await restoreCheckpoint(checkpointDir, model, velocity, settings);
+    yield { kind: "start", resumed };
+    const metrics: EpochMetrics[] = [...resumed];
     const stepsPerEpoch = Math.ceil(count / batchSize);
 
-    for (let epoch = resumedEpochs; epoch < epochs; epoch++) {
+    for (let epoch = resumed.length; epoch < epochs; epoch++) {
       const epochStart = performance.now();
       const rate = learningRateAt(options.schedule, baseRate, epoch, epochs);
       const plan = epochPlan(options.seed, epoch, count, options.augment);
@@ -345,7 +373,6 @@ export async function trainModel(tf: TF, options: TrainOptions): Promise<TrainRe
       let errorSum: tfjs.Tensor = tf.scalar(0, "int32");
       try {
         for (let step = 0; step < stepsPerEpoch; step++) {
-          if (options.signal?.aborted) throw options.signal.reason ?? new Error("training aborted");
           const start = step * batchSize;
           const end = Math.min(count, start + batchSize);
           // Cosine anneals every step (fractional epochs); the step schedule changes only at epoch boundaries.
@@ -376,7 +403,9 @@ export async function trainModel(tf: TF, options: TrainOptions): Promise<TrainRe
           errorSum.dispose();
           lossSum = nextLoss;
           errorSum = nextErrors;
-          options.onStep?.({ epoch: epoch + 1, step: step + 1, stepsPerEpoch });
+          // The event loop's turn comes before the event, so a stop requested in it (Ctrl-C) ends at this yield.
+          await yieldToEventLoop();
+          yield { kind: "step", epoch: epoch + 1, step: step + 1, stepsPerEpoch };
         }
         const [loss, errors] = await Promise.all([lossSum.data(), errorSum.data()]);
         const trainSeconds = (performance.now() - epochStart) / 1000;
@@ -397,14 +426,28 @@ export async function trainModel(tf: TF, options: TrainOptions): Promise<TrainRe
         lossSum.dispose();
         errorSum.dispose();
       }
-      await options.onEpoch?.(metrics[metrics.length - 1]!);
+      yield { kind: "epoch", metrics: metrics[metrics.length - 1]! };
     }
-    succeeded = true;
-    return { model, metrics, resumedEpochs };
   } finally {
     trainImages.dispose();
     trainLabels.dispose();
     for (const v of velocity.values()) v.dispose();
-    if (!succeeded) model.dispose();
+  }
+}
+
+/** Trains a fresh model (or resumes the run in `checkpointDir`) to the end, without watching its events. */
+export async function trainModel(tf: TF, options: TrainOptions): Promise<TrainResult> {
+  const model = createTrainingModel(tf, options);
+  try {
+    const metrics: EpochMetrics[] = [];
+    let resumedEpochs = 0;
+    for await (const event of trainingEvents(model, options)) {
+      if (event.kind === "start") resumedEpochs = metrics.push(...event.resumed);
+      if (event.kind === "epoch") metrics.push(event.metrics);
+    }
+    return { model, metrics, resumedEpochs };
+  } catch (error) {
+    model.dispose();
+    throw error;
   }
 }

@@ -3,11 +3,17 @@
  * epoch into the node's scratch directory, so a killed run resumes from its last epoch and ends bit-identical.
  */
 import { dirname } from "node:path";
-import { Effect, Schema } from "effect";
+import { Effect, Schema, Stream } from "effect";
 import { DATASETS } from "../science/data/datasets.ts";
 import { saveResNet, MODEL_JSON, WEIGHTS_BIN } from "../science/model-io.ts";
 import type { TF } from "../science/resnet.ts";
-import { trainModel, type EpochMetrics } from "../science/training.ts";
+import {
+  createTrainingModel,
+  trainingEvents,
+  type EpochMetrics,
+  type TrainEvent,
+  type TrainOptions,
+} from "../science/training.ts";
 import { columns, defineStage, dependOn, file, StageError, StageIO, table, volatileTable } from "../pipeline/stage.ts";
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
 import { readChannelStats, readImages } from "./images.ts";
@@ -59,65 +65,83 @@ export const train = defineStage({
       const trainSet = yield* readImages("data", "train", h * w * c, p.trainSubset);
       const testSet = yield* readImages("data", "test", h * w * c);
       const { mean, std } = yield* readChannelStats("data");
-      const checkpointDir = yield* io.scratchDir;
-      const stepsPerEpoch = Math.ceil(trainSet.count / p.batchSize);
-      let last: EpochMetrics | undefined;
-      const progress = (fraction: number, message: string) => Effect.runFork(io.progress({ fraction, message }));
-      const result = yield* Effect.tryPromise({
-        try: (signal) =>
-          trainModel(backend.tf as unknown as TF, {
-            train: trainSet,
-            test: testSet,
-            shape: [h, w, c],
-            mean,
-            std,
-            blocksPerSection: p.L,
-            seed: p.seed,
-            epochs: p.epochs,
-            batchSize: p.batchSize,
-            learningRate: p.learningRate,
-            momentum: p.momentum,
-            weightDecay: p.weightDecay,
-            schedule: p.schedule,
-            augment: p.augment,
-            checkpointDir,
-            signal,
-            onStep: ({ epoch, step }) => {
-              if (step % 10 === 0 || step === stepsPerEpoch) {
-                const done = (epoch - 1) * stepsPerEpoch + step;
-                const rate = last ? `, last epoch ${last.imagesPerSecond.toFixed(0)} img/s` : "";
-                progress(done / (p.epochs * stepsPerEpoch), `epoch ${epoch}/${p.epochs} step ${step}/${stepsPerEpoch}${rate}`);
-              }
-            },
-            onEpoch: (m) => {
-              last = m;
-              progress(m.epoch / p.epochs, `epoch ${m.epoch}: test error ${(100 * m.testError).toFixed(2)}%, ${m.imagesPerSecond.toFixed(0)} img/s`);
-            },
-          }),
-        catch: (e) => new StageError({ message: `training failed: ${(e as Error).message}` }),
+      const tf = backend.tf as unknown as TF;
+      const options: TrainOptions = {
+        train: trainSet,
+        test: testSet,
+        shape: [h, w, c],
+        mean,
+        std,
+        blocksPerSection: p.L,
+        seed: p.seed,
+        epochs: p.epochs,
+        batchSize: p.batchSize,
+        learningRate: p.learningRate,
+        momentum: p.momentum,
+        weightDecay: p.weightDecay,
+        schedule: p.schedule,
+        augment: p.augment,
+        checkpointDir: yield* io.scratchDir,
+      };
+      const trainingFailed = (e: unknown) => new StageError({ message: `training failed: ${(e as Error).message}` });
+      const model = yield* Effect.acquireRelease(
+        Effect.try({ try: () => createTrainingModel(tf, options), catch: trainingFailed }),
+        (m) => Effect.sync(() => m.dispose()),
+      );
+      // Training advances as this stream pulls its events; interrupting it (Ctrl-C) stops training at the next step.
+      const metrics = yield* Stream.fromAsyncIterable(trainingEvents(model, options), trainingFailed).pipe(
+        Stream.runFoldEffect([] as ReadonlyArray<EpochMetrics>, (done, event) => {
+          switch (event.kind) {
+            case "start":
+              return Effect.as(io.recordRuntime("resumedEpochs", event.resumed.length), event.resumed);
+            case "step":
+              return Effect.as(io.progress(stepProgress(event, done.at(-1), p.epochs)), done);
+            case "epoch":
+              return Effect.as(io.progress(epochProgress(event.metrics, p.epochs)), [...done, event.metrics]);
+          }
+        }),
+      );
+      const modelPath = io.outputPath(MODEL_JSON);
+      io.outputPath(WEIGHTS_BIN);
+      yield* Effect.tryPromise({
+        try: () => saveResNet(model, dirname(modelPath)),
+        catch: (e) => new StageError({ message: `cannot save the model: ${(e as Error).message}` }),
       });
-      yield* Effect.gen(function* () {
-        yield* io.recordRuntime("resumedEpochs", result.resumedEpochs);
-        const modelPath = io.outputPath(MODEL_JSON);
-        io.outputPath(WEIGHTS_BIN);
-        yield* Effect.tryPromise({
-          try: () => saveResNet(result.model, dirname(modelPath)),
-          catch: (e) => new StageError({ message: `cannot save the model: ${(e as Error).message}` }),
-        });
-        yield* io.writeTable(
-          "epochs",
-          result.metrics.map((m) => ({
-            epoch: m.epoch,
-            trainLoss: m.trainLoss,
-            trainError: m.trainError,
-            testError: m.testError,
-            learningRate: m.learningRate,
-          })),
-        );
-        yield* io.writeTable(
-          "timings",
-          result.metrics.map((m) => ({ epoch: m.epoch, seconds: m.seconds, imagesPerSecond: m.imagesPerSecond })),
-        );
-      }).pipe(Effect.ensuring(Effect.sync(() => result.model.dispose())));
-    }),
+      yield* io.writeTable(
+        "epochs",
+        metrics.map((m) => ({
+          epoch: m.epoch,
+          trainLoss: m.trainLoss,
+          trainError: m.trainError,
+          testError: m.testError,
+          learningRate: m.learningRate,
+        })),
+      );
+      yield* io.writeTable(
+        "timings",
+        metrics.map((m) => ({ epoch: m.epoch, seconds: m.seconds, imagesPerSecond: m.imagesPerSecond })),
+      );
+    }).pipe(Effect.scoped),
 });
+
+type Progress = { readonly fraction: number; readonly message: string };
+
+/** Where training stands after a step, with the throughput of the last completed epoch if there is one. */
+function stepProgress(
+  { epoch, step, stepsPerEpoch }: Extract<TrainEvent, { kind: "step" }>,
+  lastEpoch: EpochMetrics | undefined,
+  epochs: number,
+): Progress {
+  const rate = lastEpoch === undefined ? "" : `, last epoch ${lastEpoch.imagesPerSecond.toFixed(0)} img/s`;
+  return {
+    fraction: ((epoch - 1) * stepsPerEpoch + step) / (epochs * stepsPerEpoch),
+    message: `epoch ${epoch}/${epochs} step ${step}/${stepsPerEpoch}${rate}`,
+  };
+}
+
+/** The outcome of a completed epoch. */
+function epochProgress(m: EpochMetrics, epochs: number): Progress {
+  const testError = `${(100 * m.testError).toFixed(2)}%`;
+  const rate = `${m.imagesPerSecond.toFixed(0)} img/s`;
+  return { fraction: m.epoch / epochs, message: `epoch ${m.epoch}: test error ${testError}, ${rate}` };
+}

@@ -33,7 +33,13 @@ async function weightBytes(model: ResNet): Promise<Uint8Array> {
 }
 
 /** A training-mode BatchNorm + ReLU path of science/batchnorm.ts, with the batch moments handed to a callback. */
-type BnRelu = (tf: TF, x: tfjs.Tensor4D, gamma: tfjs.Tensor1D, beta: tfjs.Tensor1D, onBatchMoments: OnBatchMoments) => tfjs.Tensor4D;
+type BnRelu = (
+  tf: TF,
+  x: tfjs.Tensor4D,
+  gamma: tfjs.Tensor1D,
+  beta: tfjs.Tensor1D,
+  onBatchMoments: OnBatchMoments,
+) => tfjs.Tensor4D;
 const closedForm: BnRelu = (tf, x, gamma, beta, onBatchMoments) => reluTraining(tf, batchNormTraining(tf, x, gamma, beta, onBatchMoments));
 
 /** Batch mean and biased batch variance per channel (last axis), in float64. */
@@ -296,7 +302,7 @@ for (const backend of BACKENDS) {
       tf.dispose([x, gamma, beta, w]);
     });
 
-    it("the model's training-mode BatchNorm + ReLU is the fused kernels on native TensorFlow, else the closed form", () => {
+    it("the model's training-mode BatchNorm + ReLU is the fused kernels natively, else the closed form", () => {
       const rng = Rng.fromSeed(23);
       tf.tidy(() => {
         const x = tf.tensor4d(Float32Array.from({ length: 2 * 3 * 3 * 4 }, () => rng.nextNormal()), [2, 3, 3, 4]);

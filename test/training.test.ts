@@ -8,11 +8,14 @@ import { Rng } from "../science/rng.ts";
 import {
   type EpochMetrics,
   type ImageSet,
+  type TrainEvent,
   type TrainOptions,
   augmentBatch,
+  createTrainingModel,
   epochPlan,
   learningRateAt,
   trainModel,
+  trainingEvents,
 } from "../science/training.ts";
 import { BACKENDS } from "./fixtures/backends.ts";
 
@@ -56,6 +59,20 @@ const BASE: TrainOptions = {
   augment: true,
   weightDecay: 5e-4,
 };
+
+/** Iterates a run's events until `stop` says so (or to the end), as a consumer that stops the run would. */
+async function eventsUntil(
+  model: ResNet,
+  options: TrainOptions,
+  stop: (event: TrainEvent) => boolean,
+): Promise<TrainEvent[]> {
+  const events: TrainEvent[] = [];
+  for await (const event of trainingEvents(model, options)) {
+    events.push(event);
+    if (stop(event)) break;
+  }
+  return events;
+}
 
 const bytesOf = async (model: ResNet): Promise<Buffer> => Buffer.from((await serializeResNet(model)).weightsBin);
 
@@ -150,33 +167,35 @@ for (const backend of BACKENDS) {
       }
     });
 
-    it("a run killed after epoch 1 and resumed ends bit-identical to an uninterrupted run", async () => {
+    it("a run stopped in the middle of epoch 2 resumes from the epoch-1 checkpoint, bit-identical", async () => {
       const straightDir = path.join(dir, "straight");
       const resumedDir = path.join(dir, "resumed");
       const straight = await trainModel(tf, { ...BASE, checkpointDir: straightDir });
       const straightBytes = await bytesOf(straight.model);
       straight.model.dispose();
 
-      const controller = new AbortController();
-      const killed = trainModel(tf, {
-        ...BASE,
-        checkpointDir: resumedDir,
-        signal: controller.signal,
-        onEpoch: () => controller.abort(new Error("killed")),
-      });
-      await expect(killed).rejects.toThrow("killed");
+      const options = { ...BASE, checkpointDir: resumedDir };
+      const before = tf.memory().numTensors;
+      const stopped = createTrainingModel(tf, options);
+      const modelTensors = tf.memory().numTensors - before;
+      const events = await eventsUntil(stopped, options, (e) => e.kind === "step" && e.epoch === 2 && e.step === 2);
+      // Stopped by its consumer at that step: only the model's own tensors are left, the checkpoint holds epoch 1.
+      const seen = events.map((e) => (e.kind === "step" ? `${e.epoch}.${e.step}` : e.kind));
+      expect(seen).toEqual(["start", "1.1", "1.2", "1.3", "epoch", "2.1", "2.2"]);
+      expect(tf.memory().numTensors).toBe(before + modelTensors);
+      stopped.dispose();
       const checkpoint = JSON.parse(await readFile(path.join(resumedDir, "checkpoint.json"), "utf8"));
       expect(checkpoint.epochsCompleted).toBe(1);
       expect((await readdir(resumedDir)).sort()).toEqual(["checkpoint.json", "epoch-0001.bin"]);
 
-      const resumed = await trainModel(tf, { ...BASE, checkpointDir: resumedDir });
+      const resumed = await trainModel(tf, options);
       try {
         expect(resumed.resumedEpochs).toBe(1);
         expect((await bytesOf(resumed.model)).equals(straightBytes)).toBe(true);
         const comparable = (m: EpochMetrics) => [m.epoch, m.trainLoss, m.trainError, m.testError, m.learningRate];
         expect(resumed.metrics.map(comparable)).toEqual(straight.metrics.map(comparable));
         // The final checkpoint also holds the end state, so "resuming" a finished run trains nothing.
-        const again = await trainModel(tf, { ...BASE, checkpointDir: resumedDir });
+        const again = await trainModel(tf, options);
         expect(again.resumedEpochs).toBe(2);
         expect((await bytesOf(again.model)).equals(straightBytes)).toBe(true);
         again.model.dispose();
@@ -184,21 +203,36 @@ for (const backend of BACKENDS) {
         resumed.model.dispose();
       }
       // Different settings must not silently continue someone else's run.
-      await expect(trainModel(tf, { ...BASE, seed: 18, checkpointDir: resumedDir })).rejects.toThrow(/other settings/);
+      await expect(trainModel(tf, { ...options, seed: 18 })).rejects.toThrow(/other settings/);
+    });
+
+    it("gives the event loop a turn after every step, so timers and signal handlers run during an epoch", async () => {
+      const model = createTrainingModel(tf, BASE);
+      let stepsBeforeMacrotask: number | undefined;
+      let steps = 0;
+      setImmediate(() => (stepsBeforeMacrotask = steps));
+      for await (const event of trainingEvents(model, { ...BASE, epochs: 1 })) if (event.kind === "step") steps++;
+      model.dispose();
+      expect(steps).toBe(3);
+      expect(stepsBeforeMacrotask).toBe(0); // it ran before the first step's event, not after the epoch
+    });
+
+    it("refuses a model made for other options", async () => {
+      const model = createTrainingModel(tf, { ...BASE, blocksPerSection: 2 });
+      await expect(eventsUntil(model, BASE, () => false)).rejects.toThrow(/not made for these options/);
+      model.dispose();
     });
 
     it("keeps tensor memory flat across steps and epochs and frees everything", async () => {
       const before = tf.memory().numTensors;
+      const options: TrainOptions = { ...BASE, epochs: 3, schedule: "step", checkpointDir: path.join(dir, "memory") };
+      const model = createTrainingModel(tf, options);
       const perStep: number[] = [];
       const perEpoch: number[] = [];
-      const { model } = await trainModel(tf, {
-        ...BASE,
-        epochs: 3,
-        schedule: "step",
-        checkpointDir: path.join(dir, "memory"),
-        onStep: () => void perStep.push(tf.memory().numTensors),
-        onEpoch: () => void perEpoch.push(tf.memory().numTensors),
-      });
+      for await (const event of trainingEvents(model, options)) {
+        if (event.kind === "step") perStep.push(tf.memory().numTensors);
+        if (event.kind === "epoch") perEpoch.push(tf.memory().numTensors);
+      }
       expect(perStep).toHaveLength(3 * (TRAIN.count / BASE.batchSize));
       expect(new Set(perStep).size).toBe(1); // no tensor leaks per step
       expect(perEpoch).toHaveLength(3);
@@ -211,11 +245,12 @@ for (const backend of BACKENDS) {
       const dataSync = vi.spyOn(tf.Tensor.prototype, "dataSync");
       const arraySync = vi.spyOn(tf.Tensor.prototype, "arraySync");
       const data = vi.spyOn(tf.Tensor.prototype, "data");
-      const steps: number[] = [];
       try {
-        const { model } = await trainModel(tf, { ...BASE, batchSize: 8, onStep: ({ step }) => void steps.push(step) });
+        const options = { ...BASE, batchSize: 8 };
+        const model = createTrainingModel(tf, options);
+        const events = await eventsUntil(model, options, () => false);
         model.dispose();
-        expect(steps).toHaveLength(2 * (TRAIN.count / 8));
+        expect(events.filter((e) => e.kind === "step")).toHaveLength(2 * (TRAIN.count / 8));
         expect(dataSync).not.toHaveBeenCalled();
         expect(arraySync).not.toHaveBeenCalled();
         expect(data).toHaveBeenCalledTimes(2 * 3); // per epoch: train loss sum, train error sum, test error count

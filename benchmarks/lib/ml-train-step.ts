@@ -13,7 +13,12 @@
  *    before it moved to TensorFlow's fused kernels; shows what those save. Equal up to float32 rounding.
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import { BN_MOVING_AVERAGE_UPDATE, batchNormTraining, fusedBatchNormReluTraining, reluTraining } from "../../science/batchnorm.ts";
+import {
+  BN_MOVING_AVERAGE_UPDATE,
+  batchNormTraining,
+  fusedBatchNormReluTraining,
+  reluTraining,
+} from "../../science/batchnorm.ts";
 import { SECTION_CHANNELS, type NamedVariable, type ResNet, type TF, toModelInput } from "../../science/resnet.ts";
 
 export interface StepVariant {
