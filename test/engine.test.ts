@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Effect, Fiber, Layer } from "effect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Store } from "../cache/service.ts";
 import { ArtifactStore } from "../cache/store.ts";
 import { main } from "../pipeline/cli.ts";
 import { ConfigError, loadConfig } from "../pipeline/config.ts";
@@ -244,14 +245,14 @@ describe("cache integrity", () => {
     const dag = buildDag(pipeline.stages, config, "all");
     let started = 0;
     const fiber = Effect.runFork(
-      executeDag(dag, store, Layer.succeed(FakeEnv, { dir }), {
+      executeDag(dag, Layer.succeed(FakeEnv, { dir }), {
         jobs: 2,
         gpus: 1,
         tool: { name: "t", version: "0" },
         onEvent: (e) => {
           if (e.type === "start" && e.id.startsWith("power")) started++;
         },
-      }),
+      }).pipe(Effect.provide(Store.from(store))),
     );
     while (started < 2) await new Promise((r) => setTimeout(r, 20));
     await Effect.runPromise(Fiber.interrupt(fiber));
