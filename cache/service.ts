@@ -3,7 +3,8 @@
  * (an I/O problem with the cache, carrying the underlying message), not a defect. Lookups keep the store's synchronous
  * fast path: a verified hit costs no thread-pool round trip and no asynchronous resumption.
  */
-import { Context, Data, Effect, Exit, Layer, type Scope } from "effect";
+import { Context, Data, Effect, Exit, Layer } from "effect";
+import type { Scope } from "effect";
 import {
   ArtifactStore,
   type ArtifactSpec,
