@@ -87,7 +87,10 @@ export const makeStageIO = <C, R>(
       written.set(artifact, { file: artifact, kind: "file" });
       return join(staging.dir, artifact);
     },
-    scratchDir: Effect.mapError(store.scratchDir(key), (e) => new StageError({ message: `cannot create the scratch directory: ${e.message}` })),
+    scratchDir: Effect.mapError(
+      store.scratchDir(key),
+      (e) => new StageError({ message: `cannot create the scratch directory: ${e.message}` }),
+    ),
     progress: (u) => Effect.sync(() => onProgress(u)),
     log: (message) => Effect.sync(() => onLog(message)),
     recordRuntime: (k, v) =>
