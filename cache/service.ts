@@ -100,9 +100,6 @@ export const openStore = (root: string, options: StoreOptions = {}): Effect.Effe
 
 /** The artifact store the engine (planner, executor, commands) works on. */
 export class Store extends Context.Tag("pipeline/Store")<Store, StoreService>() {
-  /** The store at `root`. */
-  static readonly at = (root: string, options: StoreOptions = {}): Layer.Layer<Store, StoreError> =>
-    Layer.effect(Store, openStore(root, options));
   /** An already opened store (tests, benchmarks). */
   static readonly from = (store: ArtifactStore): Layer.Layer<Store> => Layer.succeed(Store, storeService(store));
 }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Effect } from "effect";
-import { Store } from "../../cache/service.ts";
+import { openStore, Store } from "../../cache/service.ts";
 import { loadConfig } from "../config.ts";
 import type { PipelineDefinition } from "../definition.ts";
 import { buildDag, type Dag } from "../graph.ts";
@@ -52,7 +52,7 @@ export const defineCommand = <S extends FlagSpecs>(command: {
       }
       const cacheDir = args.common["cache-dir"] ?? process.env.PIPELINE_CACHE_DIR ?? "./cache";
       const ctx = { ...args, ...output, definition, tool: { name: definition.name, version: toolVersion() } };
-      return yield* command.run(ctx).pipe(Effect.provide(Store.at(cacheDir)));
+      return yield* command.run(ctx).pipe(Effect.provideServiceEffect(Store, openStore(cacheDir)));
     }),
 });
 
