@@ -21,6 +21,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Effect, Layer } from "effect";
+import { Store } from "../cache/service.ts";
 import { ArtifactStore } from "../cache/store.ts";
 import { loadConfig } from "../pipeline/config.ts";
 import type { PipelineDefinition } from "../pipeline/definition.ts";
@@ -177,7 +178,7 @@ interface DagCase<C> {
 const TOOL = { name: "planning-benchmark", version: "1" };
 
 const runCached = async <C>(dag: Dag<C, never>, store: ArtifactStore) => {
-  const results = await Effect.runPromise(executeDag(dag, store, Layer.empty, { jobs: 2, gpus: 1, tool: TOOL }));
+  const results = await Effect.runPromise(executeDag(dag, Layer.empty, { jobs: 2, gpus: 1, tool: TOOL }).pipe(Effect.provide(Store.from(store))));
   const notCached = results.filter((r) => r.status !== "cached");
   if (notCached.length > 0) throw new Error(`expected a fully cached DAG, but ${notCached[0]!.id} is ${notCached[0]!.status}`);
 };
@@ -384,7 +385,7 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
   const nodes = dag.order.length;
   ctx.log(`\n${c.name}: ${nodes} nodes, ${edgeCount(dag)} edges; populating ${ctx.cacheDir}`);
   const t0 = performance.now();
-  const populated = await Effect.runPromise(executeDag(dag, await ArtifactStore.open(ctx.cacheDir), Layer.empty, { jobs: 4, gpus: 1, tool: TOOL }));
+  const populated = await Effect.runPromise(executeDag(dag, Layer.empty, { jobs: 4, gpus: 1, tool: TOOL }).pipe(Effect.provide(Store.from(await ArtifactStore.open(ctx.cacheDir)))));
   const populateMs = performance.now() - t0;
   const failed = populated.find((r) => r.status !== "ran");
   if (failed !== undefined) throw new Error(`populating ${c.name}: ${failed.id} ${failed.status}: ${failed.error ?? failed.reason ?? ""}`);
@@ -522,7 +523,7 @@ const timeInProcess = async <C>(c: DagCase<C>, nodes: number, ctx: DagRunContext
     const t2 = performance.now();
     const store = await ArtifactStore.open(ctx.cacheDir);
     const t3 = performance.now();
-    const plan = await planDag(dag, store);
+    const plan = await Effect.runPromise(planDag(dag).pipe(Effect.provide(Store.from(store))));
     const t4 = performance.now();
     const counts = planCounts(plan);
     if (counts.cached !== dag.order.length) throw new Error(`${c.name}: expected every node cached, plan says ${JSON.stringify(counts)}`);

@@ -15,7 +15,7 @@ if (state === "current") {
   }
   const { register } = await import("tsx/esm/api");
   register();
-  const { main } = await import("../pipeline/cli.ts");
+  const { runMain } = await import("../pipeline/cli.ts");
   const { paperPipeline } = await import("../stages/index.ts");
-  process.exitCode = await main(paperPipeline, process.argv.slice(2));
+  runMain(paperPipeline);
 }

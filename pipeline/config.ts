@@ -1,12 +1,10 @@
 /** Configuration assembly: defaults <- preset <- config file <- definition flags <- `--set key=value`, then schema decoding. */
 import { readFileSync } from "node:fs";
-import { Either, ParseResult, Schema } from "effect";
+import { Data, Either, ParseResult, Schema } from "effect";
 import type { OptionValues, PipelineDefinition } from "./definition.ts";
 
 /** A user mistake in the configuration: printed as one line, never a stack trace. */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
+export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}
 
 type Json = Record<string, unknown>;
 
@@ -25,9 +23,9 @@ export const deepMerge = (base: Json, over: Json): Json => {
 /** Parses `a.b.c=value`; the value is read as JSON when it parses (numbers, arrays, booleans), else as a string. */
 export const parseAssignment = (assignment: string): Json => {
   const eq = assignment.indexOf("=");
-  if (eq <= 0) throw new ConfigError(`--set expects key=value, got "${assignment}"`);
+  if (eq <= 0) throw new ConfigError({ message: `--set expects key=value, got "${assignment}"` });
   const path = assignment.slice(0, eq).split(".");
-  if (path.some((p) => p === "")) throw new ConfigError(`--set has an empty key segment in "${assignment}"`);
+  if (path.some((p) => p === "")) throw new ConfigError({ message: `--set has an empty key segment in "${assignment}"` });
   const raw = assignment.slice(eq + 1);
   let value: unknown = raw;
   try {
@@ -52,9 +50,7 @@ export const loadConfig = <C, R>(definition: PipelineDefinition<C, R>, sources: 
   if (presetName !== undefined) {
     const preset = definition.presets[presetName];
     if (preset === undefined) {
-      throw new ConfigError(
-        `unknown preset "${presetName}" (known: ${Object.keys(definition.presets).join(", ")})`,
-      );
+      throw new ConfigError({ message: `unknown preset "${presetName}" (known: ${Object.keys(definition.presets).join(", ")})` });
     }
     encoded = deepMerge(encoded, preset as Json);
   }
@@ -63,21 +59,21 @@ export const loadConfig = <C, R>(definition: PipelineDefinition<C, R>, sources: 
     try {
       text = readFileSync(sources.configFile, "utf8");
     } catch {
-      throw new ConfigError(`cannot read config file ${sources.configFile}`);
+      throw new ConfigError({ message: `cannot read config file ${sources.configFile}` });
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (e) {
-      throw new ConfigError(`config file ${sources.configFile} is not valid JSON: ${(e as Error).message}`);
+      throw new ConfigError({ message: `config file ${sources.configFile} is not valid JSON: ${(e as Error).message}` });
     }
-    if (!isPlainObject(parsed)) throw new ConfigError(`config file ${sources.configFile} must hold a JSON object`);
+    if (!isPlainObject(parsed)) throw new ConfigError({ message: `config file ${sources.configFile} must hold a JSON object` });
     encoded = deepMerge(encoded, parsed);
   }
   encoded = definition.configure(encoded, sources.options ?? {});
   for (const assignment of sources.assignments ?? []) encoded = deepMerge(encoded, parseAssignment(assignment));
   const decoded = Schema.decodeUnknownEither(definition.config, { onExcessProperty: "error" })(encoded);
-  if (Either.isLeft(decoded)) throw new ConfigError(`invalid configuration: ${formatParseError(decoded.left)}`);
+  if (Either.isLeft(decoded)) throw new ConfigError({ message: `invalid configuration: ${formatParseError(decoded.left)}` });
   return { config: decoded.right, encoded };
 };
 

@@ -4,13 +4,15 @@
  * Every node waits for its inputs, then either reuses a cached artifact (same key) or runs its stage under a
  * per-key lock into a staging directory that is committed atomically. A failing node fails only the nodes below
  * it; interruption (Ctrl-C) discards staging directories and releases locks, so nothing half-written is cached.
+ * A cache operation that fails (a StoreError) fails the node with a one-line message, like a stage's own failure.
  */
 import { appendFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Cause, Deferred, Effect, Exit, Layer, Option } from "effect";
-import type { ArtifactStore, Manifest, Staging } from "../cache/store.ts";
+import { Store, type StoreError } from "../cache/service.ts";
+import type { Manifest } from "../cache/store.ts";
 import type { Dag, DagNode } from "./graph.ts";
-import { bindingOf, explainMiss, nodeKey, refDigest, type InputBinding } from "./plan.ts";
+import { deriveKey, explainMiss, refDigest } from "./plan.ts";
 import { StageError, StageIO } from "./stage.ts";
 import { makeStageIO } from "./stage-io.ts";
 
@@ -60,18 +62,18 @@ const messageOf = (cause: Cause.Cause<unknown>): { message: string; defect: bool
   return { message: d instanceof Error ? `${d.name}: ${d.message}` : String(d), defect: true };
 };
 
-const tryStage = <A>(what: string, f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (e) => new StageError({ message: `${what}: ${(e as Error)?.message ?? e}` }) });
+/** A cache failure as the node's failure: "<what>: <the store's message>". */
+const asStageError = (what: string) => (e: StoreError) => new StageError({ message: `${what}: ${e.message}` });
 
-/** Runs the nodes of `dag` (all of them, in order) and returns one result per node. Never fails. */
+/** Runs the nodes of `dag` (all of them, in order) on the Store and returns one result per node. Never fails. */
 export const executeDag = <C, R>(
   dag: Dag<C, R>,
-  store: ArtifactStore,
   layer: Layer.Layer<R>,
   options: ExecuteOptions,
-): Effect.Effect<ReadonlyArray<NodeResult>> =>
+): Effect.Effect<ReadonlyArray<NodeResult>, never, Store> =>
   Effect.scoped(
     Effect.gen(function* () {
+      const store = yield* Store;
       const services = yield* Layer.build(layer);
       const cpuSlots = yield* Effect.makeSemaphore(Math.max(1, options.jobs));
       const gpuSlots = yield* Effect.makeSemaphore(Math.max(1, options.gpus));
@@ -79,7 +81,7 @@ export const executeDag = <C, R>(
       const done = new Map<string, Deferred.Deferred<NodeResult>>();
       for (const id of dag.order) done.set(id, yield* Deferred.make<NodeResult>());
 
-      const runNode = (node: DagNode<C, R>): Effect.Effect<NodeResult> =>
+      const runNode = (node: DagNode<C, R>): Effect.Effect<NodeResult, never, Store> =>
         Effect.gen(function* () {
           const upstream: Record<string, NodeResult> = {};
           for (const [input, depId] of Object.entries(node.deps)) {
@@ -95,11 +97,10 @@ export const executeDag = <C, R>(
               reason: `upstream ${broken.id} ${broken.status === "failed" ? "failed" : "was skipped"}`,
             } satisfies NodeResult;
           }
-          const inputs: Record<string, InputBinding> = {};
-          for (const [input, r] of Object.entries(upstream)) {
-            inputs[input] = bindingOf(r.manifest!, dag.nodes.get(node.deps[input]!)!.stage.outputs);
-          }
-          const key = nodeKey(node, inputs);
+          const manifests = new Map(Object.values(upstream).map((r) => [r.id, r.manifest]));
+          const derived = deriveKey(dag, node, (depId) => manifests.get(depId));
+          if ("waitingOn" in derived) return yield* Effect.dieMessage(`${node.id}: upstream ${derived.waitingOn} has no manifest`);
+          const { key, inputs } = derived;
           const forced = options.force?.has(node.stage.name) === true;
           const started = Date.now();
 
@@ -113,32 +114,23 @@ export const executeDag = <C, R>(
             durationMs: Date.now() - started,
             ...(reason === undefined ? {} : { reason }),
           });
-
-          if (!forced) {
-            const found = yield* Effect.promise(() => store.lookup(key));
-            if (found.status === "hit") return cachedResult(found.manifest, found.dir);
-            if (found.status === "corrupt") emit({ type: "corrupt", id: node.id, reason: found.reason });
-          }
+          const lookup = store.lookup(key).pipe(Effect.mapError(asStageError("cannot read the cache")));
 
           const work = Effect.scoped(
             Effect.gen(function* () {
-              yield* Effect.acquireRelease(
-                tryStage("cannot lock the cache", () =>
-                  store.lock(key, { onWait: (holderPid) => emit({ type: "waiting", id: node.id, holderPid }) }),
-                ),
-                (release) => Effect.promise(() => release()),
-              );
+              yield* store
+                .lock(key, (holderPid) => emit({ type: "waiting", id: node.id, holderPid }))
+                .pipe(Effect.mapError(asStageError("cannot lock the cache")));
               if (!forced) {
-                const again = yield* Effect.promise(() => store.lookup(key));
+                const again = yield* lookup;
                 if (again.status === "hit") return cachedResult(again.manifest, again.dir, "made by another run");
               }
               const runStarted = Date.now(); // after the queue and the lock: the node's own time
-              const reason = forced ? "forced (--force)" : yield* Effect.promise(() => explainMiss(node, inputs, store));
+              const reason = forced
+                ? "forced (--force)"
+                : yield* explainMiss(node, inputs).pipe(Effect.mapError(asStageError("cannot read the cache")));
               emit({ type: "start", id: node.id, reason });
-              const staging = yield* Effect.acquireRelease(
-                tryStage("cannot create a staging directory", () => store.stage(node.id)),
-                (s, exit) => (Exit.isFailure(exit) ? Effect.promise(() => store.discard(s)) : Effect.void),
-              );
+              const staging = yield* store.stage(node.id).pipe(Effect.mapError(asStageError("cannot create a staging directory")));
               const io = makeStageIO(
                 node,
                 upstream,
@@ -149,14 +141,12 @@ export const executeDag = <C, R>(
                 (message) => emit({ type: "log", id: node.id, message }),
               );
               const startedAt = new Date();
-              yield* node.stage
-                .run(node.params)
-                .pipe(Effect.provideService(StageIO, io.service), Effect.provide(services));
+              yield* node.stage.run(node.params).pipe(Effect.provideService(StageIO, io.service), Effect.provide(services));
               const artifacts = yield* io.finish;
               const finishedAt = new Date();
-              if (forced) yield* Effect.promise(() => store.remove(key));
-              const manifest = yield* tryStage("cannot commit the artifact", () =>
-                store.commit(
+              const commit = Effect.gen(function* () {
+                if (forced) yield* store.remove(key);
+                return yield* store.commit(
                   staging,
                   {
                     formatVersion: 1,
@@ -175,9 +165,10 @@ export const executeDag = <C, R>(
                     runtime: io.runtime,
                   },
                   artifacts,
-                  { refDigest: refDigest(node.id) },
-                ),
-              );
+                  refDigest(node.id),
+                );
+              });
+              const manifest = yield* commit.pipe(Effect.mapError(asStageError("cannot commit the artifact")));
               return {
                 id: node.id,
                 stage: node.stage.name,
@@ -192,18 +183,17 @@ export const executeDag = <C, R>(
           );
           const limited =
             node.stage.resources === "gpu" ? cpuSlots.withPermits(1)(gpuSlots.withPermits(1)(work)) : cpuSlots.withPermits(1)(work);
-          const exit = yield* Effect.exit(limited);
+          // A cached node is answered before it queues for a slot.
+          const cachedOrRun = Effect.flatMap(lookup, (found) => {
+            if (found.status === "hit") return Effect.succeed(cachedResult(found.manifest, found.dir));
+            if (found.status === "corrupt") emit({ type: "corrupt", id: node.id, reason: found.reason });
+            return limited;
+          });
+          const exit = yield* Effect.exit(forced ? limited : cachedOrRun);
           if (Exit.isSuccess(exit)) return exit.value;
           if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt;
           const { message, defect } = messageOf(exit.cause);
-          let logFile: string | undefined;
-          if (defect) {
-            logFile = join(store.paths.root, "logs", `${node.id.replace(/[^\w.=,-]+/g, "_")}.log`);
-            const text = `${new Date().toISOString()} ${node.id} key=${key}\n${Cause.pretty(exit.cause)}\n\n`;
-            yield* Effect.promise(() =>
-              mkdir(join(store.paths.root, "logs"), { recursive: true }).then(() => appendFile(logFile!, text)),
-            );
-          }
+          const logFile = defect ? yield* writeTrace(store.paths.root, node.id, key, exit.cause) : undefined;
           return {
             id: node.id,
             stage: node.stage.name,
@@ -229,3 +219,14 @@ export const executeDag = <C, R>(
       return results;
     }),
   );
+
+/** Writes a defect's full trace under <root>/logs/; its path, or undefined when it could not be written. */
+const writeTrace = (root: string, nodeId: string, key: string, cause: Cause.Cause<unknown>) => {
+  const dir = join(root, "logs");
+  const logFile = join(dir, `${nodeId.replace(/[^\w.=,-]+/g, "_")}.log`);
+  const text = `${new Date().toISOString()} ${nodeId} key=${key}\n${Cause.pretty(cause)}\n\n`;
+  return Effect.tryPromise(() => mkdir(dir, { recursive: true }).then(() => appendFile(logFile, text))).pipe(
+    Effect.as(logFile),
+    Effect.orElseSucceed(() => undefined),
+  );
+};

@@ -1,5 +1,5 @@
 /** Expands stage declarations under a configuration into a DAG of concrete nodes. */
-import { Either, Schema } from "effect";
+import { Data, Either, Schema } from "effect";
 import { canonicalJson, hashValue } from "./hash.ts";
 import { formatParseError } from "./config.ts";
 import type { AnyStage } from "./stage.ts";
@@ -23,9 +23,8 @@ export interface Dag<C, R> {
   readonly targets: ReadonlyArray<string>;
 }
 
-export class GraphError extends Error {
-  override readonly name = "GraphError";
-}
+/** A target or dependency that does not resolve under the configuration: one line, exit code 2. */
+export class GraphError extends Data.TaggedError("GraphError")<{ readonly message: string }> {}
 
 const defaultLabel = (encoded: unknown): string =>
   typeof encoded === "object" && encoded !== null && !Array.isArray(encoded)
@@ -54,21 +53,21 @@ export const buildDag = <C, R>(stages: ReadonlyArray<AnyStage<C, R>>, config: C,
     if (encodedInput) {
       const decoded = Schema.decodeUnknownEither(stage.params)(rawParams);
       if (Either.isLeft(decoded)) {
-        throw new GraphError(`bad parameters for ${stage.name} (from ${path.join(" <- ")}): ${formatParseError(decoded.left)}`);
+        throw new GraphError({ message: `bad parameters for ${stage.name} (from ${path.join(" <- ")}): ${formatParseError(decoded.left)}` });
       }
       params = decoded.right;
     }
     const label = stage.label ? stage.label(params) : defaultLabel(encodedParams);
     const id = `${stage.name}[${label}]`;
     if (nodes.has(id) || visiting.has(id)) {
-      if (visiting.has(id)) throw new GraphError(`dependency cycle: ${[...path, id].join(" -> ")}`);
-      throw new GraphError(`two different parameter sets of ${stage.name} share the label "${label}"`);
+      if (visiting.has(id)) throw new GraphError({ message: `dependency cycle: ${[...path, id].join(" -> ")}` });
+      throw new GraphError({ message: `two different parameter sets of ${stage.name} share the label "${label}"` });
     }
     visiting.add(id);
     const deps: Record<string, string> = {};
     for (const [input, dep] of Object.entries(stage.inputs(params, config))) {
       const upstream = byName.get(dep.stage);
-      if (upstream === undefined) throw new GraphError(`${id} depends on unknown stage "${dep.stage}"`);
+      if (upstream === undefined) throw new GraphError({ message: `${id} depends on unknown stage "${dep.stage}"` });
       deps[input] = addNode(upstream, dep.params, true, [...path, id]);
     }
     visiting.delete(id);
@@ -90,7 +89,7 @@ export const buildDag = <C, R>(stages: ReadonlyArray<AnyStage<C, R>>, config: C,
     }
   }
   if (targets.length === 0) {
-    throw new GraphError(`target "${target}" selects no node under this configuration`);
+    throw new GraphError({ message: `target "${target}" selects no node under this configuration` });
   }
   return { nodes, order, targets };
 };
@@ -103,7 +102,7 @@ const selectTargetStages = <C, R>(
   const m = /^([^[\]]+)(?:\[(.*)\])?$/.exec(target);
   const stage = m ? stages.find((s) => s.name === m[1]) : undefined;
   if (!m || stage === undefined) {
-    throw new GraphError(`unknown target "${target}" (stages: ${stages.map((s) => s.name).join(", ")}, or all)`);
+    throw new GraphError({ message: `unknown target "${target}" (stages: ${stages.map((s) => s.name).join(", ")}, or all)` });
   }
   return m[2] === undefined ? [{ stage }] : [{ stage, label: m[2] }];
 };

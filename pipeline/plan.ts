@@ -4,8 +4,13 @@
  * A node's key hashes its stage name and version, its canonical parameters and the content hashes of its input
  * artifacts. Keys of nodes below a node that must run are unknown until it has run (its output may even come out
  * byte-identical, in which case they stay cached: early cutoff), so such nodes are "pending".
+ *
+ * {@link deriveKey} is the one place a key is derived from upstream manifests; the planner ({@link planDag}: run,
+ * status, gc, lock and replay's reference) and the executor both use it.
  */
-import type { ArtifactStore, Manifest } from "../cache/store.ts";
+import { Effect } from "effect";
+import { Store, type StoreError } from "../cache/service.ts";
+import type { Manifest } from "../cache/store.ts";
 import type { Dag, DagNode } from "./graph.ts";
 import { canonicalJson, hashValue, sha256Hex } from "./hash.ts";
 import type { OutputSpec } from "./stage.ts";
@@ -46,6 +51,24 @@ export const bindingOf = (manifest: Manifest, outputs: Readonly<Record<string, O
   ),
 });
 
+/**
+ * The key of `node` and its input bindings, from its upstream nodes' manifests (`upstream(depId)`); when one has no
+ * manifest (it will run, failed, or is not cached), `waitingOn` names the first such dependency instead.
+ */
+export const deriveKey = <C, R>(
+  dag: Dag<C, R>,
+  node: DagNode<C, R>,
+  upstream: (depId: string) => Manifest | undefined,
+): { readonly key: string; readonly inputs: Readonly<Record<string, InputBinding>> } | { readonly waitingOn: string } => {
+  const inputs: Record<string, InputBinding> = {};
+  for (const [input, depId] of Object.entries(node.deps)) {
+    const manifest = upstream(depId);
+    if (manifest === undefined) return { waitingOn: depId };
+    inputs[input] = bindingOf(manifest, dag.nodes.get(depId)!.stage.outputs);
+  }
+  return { key: nodeKey(node, inputs), inputs };
+};
+
 export type PlanEntry =
   | { readonly status: "cached"; readonly key: string; readonly manifest: Manifest }
   | { readonly status: "run"; readonly key: string; readonly reason: string }
@@ -60,70 +83,79 @@ export interface Plan {
 export interface PlanOptions {
   /** Stage names whose nodes run even when cached. */
   readonly force?: ReadonlySet<string>;
+  /**
+   * "verified" (default): an artifact counts as cached once its files are verified (a corrupt one is quarantined).
+   * "recorded": follow the stored manifests as they are, verifying, moving and explaining nothing (replay compares
+   * against the cache as it is, corrupt files included).
+   */
+  readonly trust?: "verified" | "recorded";
 }
 
 /** Computes the plan in DAG order. Reads manifests only; artifact bytes are re-hashed only when their stat changed. */
-export const planDag = async <C, R>(dag: Dag<C, R>, store: ArtifactStore, options: PlanOptions = {}): Promise<Plan> => {
-  const entries = new Map<string, PlanEntry>();
-  const corrupt: Array<{ nodeId: string; reason: string }> = [];
-  for (const id of dag.order) {
-    const node = dag.nodes.get(id)!;
-    const inputs: Record<string, InputBinding> = {};
-    let waitingOn: string | undefined;
-    for (const [input, depId] of Object.entries(node.deps)) {
-      const dep = entries.get(depId)!;
-      if (dep.status !== "cached") {
-        waitingOn ??= depId;
+export const planDag = <C, R>(dag: Dag<C, R>, options: PlanOptions = {}): Effect.Effect<Plan, StoreError, Store> =>
+  Effect.gen(function* () {
+    const store = yield* Store;
+    const entries = new Map<string, PlanEntry>();
+    const corrupt: Array<{ nodeId: string; reason: string }> = [];
+    const cachedManifest = (id: string) => {
+      const entry = entries.get(id);
+      return entry?.status === "cached" ? entry.manifest : undefined;
+    };
+    for (const id of dag.order) {
+      const node = dag.nodes.get(id)!;
+      const derived = deriveKey(dag, node, cachedManifest);
+      if ("waitingOn" in derived) {
+        entries.set(id, { status: "pending", reason: `upstream ${derived.waitingOn} will run` });
         continue;
       }
-      inputs[input] = bindingOf(dep.manifest, dag.nodes.get(depId)!.stage.outputs);
+      const { key, inputs } = derived;
+      if (options.trust === "recorded") {
+        const manifest = yield* store.manifest(key);
+        entries.set(id, manifest === undefined ? { status: "run", key, reason: "not in the cache" } : { status: "cached", key, manifest });
+        continue;
+      }
+      const forced = options.force?.has(node.stage.name) === true;
+      const found = yield* store.lookup(key);
+      if (found.status === "hit" && !forced) {
+        entries.set(id, { status: "cached", key, manifest: found.manifest });
+        continue;
+      }
+      if (found.status === "corrupt") corrupt.push({ nodeId: id, reason: found.reason });
+      const reason = forced
+        ? "forced (--force)"
+        : found.status === "corrupt"
+          ? `cached artifact is corrupt (${found.reason})`
+          : yield* explainMiss(node, inputs);
+      entries.set(id, { status: "run", key, reason });
     }
-    if (waitingOn !== undefined) {
-      entries.set(id, { status: "pending", reason: `upstream ${waitingOn} will run` });
-      continue;
-    }
-    const key = nodeKey(node, inputs);
-    const forced = options.force?.has(node.stage.name) === true;
-    const found = await store.lookup(key);
-    if (found.status === "hit" && !forced) {
-      entries.set(id, { status: "cached", key, manifest: found.manifest });
-      continue;
-    }
-    if (found.status === "corrupt") corrupt.push({ nodeId: id, reason: found.reason });
-    const reason = forced
-      ? "forced (--force)"
-      : found.status === "corrupt"
-        ? `cached artifact is corrupt (${found.reason})`
-        : await explainMiss(node, inputs, store);
-    entries.set(id, { status: "run", key, reason });
-  }
-  return { entries, corrupt };
-};
+    return { entries, corrupt } satisfies Plan;
+  });
 
 /** Says what differs from the last artifact this node produced: a parameter, the stage version or an input. */
-export const explainMiss = async <C, R>(
+export const explainMiss = <C, R>(
   node: DagNode<C, R>,
   inputs: Readonly<Record<string, InputBinding>>,
-  store: ArtifactStore,
-): Promise<string> => {
-  const ref = await store.readRef(node.stage.name, refDigest(node.id));
-  if (ref === undefined) return "never run";
-  const previous = await store.manifest(ref.key);
-  if (previous === undefined) return "its last artifact was removed";
-  if (previous.version !== node.stage.version) {
-    return `stage version changed (${previous.version} -> ${node.stage.version})`;
-  }
-  const changedParams = diffKeys(previous.params, node.encodedParams);
-  if (changedParams.length > 0) return `parameter changed: ${changedParams.join(", ")}`;
-  const changedInputs = Object.entries(inputs)
-    .filter(([name, b]) => canonicalJson(previous.inputs[name]?.artifacts ?? null) !== canonicalJson(b.artifacts))
-    .map(([name, b]) => `${name} (${b.nodeId})`);
-  const removedInputs = Object.keys(previous.inputs).filter((name) => !(name in inputs));
-  if (changedInputs.length > 0 || removedInputs.length > 0) {
-    return `input changed: ${[...changedInputs, ...removedInputs.map((n) => `${n} removed`)].join(", ")}`;
-  }
-  return "its last artifact was removed";
-};
+): Effect.Effect<string, StoreError, Store> =>
+  Effect.gen(function* () {
+    const store = yield* Store;
+    const ref = yield* store.readRef(node.stage.name, refDigest(node.id));
+    if (ref === undefined) return "never run";
+    const previous = yield* store.manifest(ref.key);
+    if (previous === undefined) return "its last artifact was removed";
+    if (previous.version !== node.stage.version) {
+      return `stage version changed (${previous.version} -> ${node.stage.version})`;
+    }
+    const changedParams = diffKeys(previous.params, node.encodedParams);
+    if (changedParams.length > 0) return `parameter changed: ${changedParams.join(", ")}`;
+    const changedInputs = Object.entries(inputs)
+      .filter(([name, b]) => canonicalJson(previous.inputs[name]?.artifacts ?? null) !== canonicalJson(b.artifacts))
+      .map(([name, b]) => `${name} (${b.nodeId})`);
+    const removedInputs = Object.keys(previous.inputs).filter((name) => !(name in inputs));
+    if (changedInputs.length > 0 || removedInputs.length > 0) {
+      return `input changed: ${[...changedInputs, ...removedInputs.map((n) => `${n} removed`)].join(", ")}`;
+    }
+    return "its last artifact was removed";
+  });
 
 /** Dotted paths whose values differ between two JSON values, each as `path a -> b`. */
 const diffKeys = (before: unknown, after: unknown, path = ""): string[] => {
@@ -145,4 +177,3 @@ export const planCounts = (plan: Plan) => {
 
 export const shortKey = (key: string): string => key.slice(0, 12);
 
-export { hashValue };

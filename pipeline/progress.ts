@@ -31,7 +31,11 @@ export const finishLine = (r: NodeResult): string => {
  * On a TTY: finished nodes scroll above a redrawn block showing each running node's bar and message.
  * Elsewhere (CI, pipes): one line per start/finish and at most one progress line per node every 10 s.
  */
-export const makeReporter = (stream: NodeJS.WriteStream, options: { quiet?: boolean } = {}): Reporter => {
+export const makeReporter = (
+  stream: NodeJS.WriteStream,
+  options: { readonly quiet?: boolean; /** The clock in ms (tests drive it); default Date.now. */ readonly now?: () => number } = {},
+): Reporter => {
+  const now = options.now ?? Date.now;
   const running = new Map<string, { started: number; fraction?: number; message?: string; lastLine: number }>();
   const write = (line: string) => {
     if (!options.quiet) stream.write(`${line}\n`);
@@ -41,7 +45,7 @@ export const makeReporter = (stream: NodeJS.WriteStream, options: { quiet?: bool
       onEvent: (e) => {
         switch (e.type) {
           case "start":
-            running.set(e.id, { started: Date.now(), lastLine: Date.now() });
+            running.set(e.id, { started: now(), lastLine: now() });
             write(`run      ${e.id}: ${e.reason}`);
             break;
           case "progress": {
@@ -49,10 +53,10 @@ export const makeReporter = (stream: NodeJS.WriteStream, options: { quiet?: bool
             if (s === undefined) break;
             if (e.fraction !== undefined) s.fraction = e.fraction;
             if (e.message !== undefined) s.message = e.message;
-            if (Date.now() - s.lastLine >= 10_000) {
-              s.lastLine = Date.now();
+            if (now() - s.lastLine >= 10_000) {
+              s.lastLine = now();
               const pct = s.fraction === undefined ? "" : ` ${(s.fraction * 100).toFixed(0)}%`;
-              write(`  ...    ${e.id}${pct} ${s.message ?? ""} (${seconds(Date.now() - s.started)})`);
+              write(`  ...    ${e.id}${pct} ${s.message ?? ""} (${seconds(now() - s.started)})`);
             }
             break;
           }
@@ -83,7 +87,7 @@ export const makeReporter = (stream: NodeJS.WriteStream, options: { quiet?: bool
     clear();
     const width = stream.columns ?? 100;
     for (const [id, s] of running) {
-      const line = `  ${bar(s.fraction ?? 0)} ${id} ${s.message ?? ""} ${seconds(Date.now() - s.started)}`;
+      const line = `  ${bar(s.fraction ?? 0)} ${id} ${s.message ?? ""} ${seconds(now() - s.started)}`;
       stream.write(`${line.slice(0, width - 1)}\n`);
       drawn++;
     }
@@ -94,7 +98,7 @@ export const makeReporter = (stream: NodeJS.WriteStream, options: { quiet?: bool
     onEvent: (e) => {
       switch (e.type) {
         case "start":
-          running.set(e.id, { started: Date.now(), lastLine: 0 });
+          running.set(e.id, { started: now(), lastLine: 0 });
           clear();
           write(`run      ${e.id}: ${e.reason}`);
           draw();

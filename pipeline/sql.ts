@@ -5,12 +5,11 @@
  */
 import * as path from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
+import { Data } from "effect";
 import type { Manifest } from "../cache/store.ts";
 
 /** A query that DuckDB rejected (syntax, unknown column, unreadable file): one line, meant for the user, no stack. */
-export class SqlError extends Error {
-  override readonly name = "SqlError";
-}
+export class SqlError extends Data.TaggedError("SqlError")<{ readonly message: string }> {}
 
 /** Query output: column names in order (duplicates made unique by DuckDB as `a`, `a:1`) and one object per row. */
 export interface SqlResult {
@@ -55,7 +54,7 @@ export async function querySql(
       try {
         await connection.run(`CREATE VIEW ${quoteIdentifier(t.name)} AS SELECT * FROM read_parquet(${quoteString(t.path)})`);
       } catch (e) {
-        throw new SqlError(`view ${t.name} (${t.path}): ${firstLine(e)}`);
+        throw new SqlError({ message: `view ${t.name} (${t.path}): ${firstLine(e)}` });
       }
     }
     try {
@@ -66,7 +65,7 @@ export async function querySql(
       const truncated = maxRows !== undefined && rows.length > maxRows;
       return { columns: reader.deduplicatedColumnNames(), rows: truncated ? rows.slice(0, maxRows) : rows, truncated };
     } catch (e) {
-      throw new SqlError(firstLine(e));
+      throw new SqlError({ message: firstLine(e) });
     }
   } finally {
     connection?.closeSync();

@@ -4,7 +4,8 @@
  */
 import { join } from "node:path";
 import { Effect } from "effect";
-import type { ArtifactStore, Staging } from "../cache/store.ts";
+import type { StoreService } from "../cache/service.ts";
+import type { Staging } from "../cache/store.ts";
 import type { NodeResult } from "./executor.ts";
 import type { DagNode } from "./graph.ts";
 import { readParquet, readParquetBatches, writeParquet } from "./parquet.ts";
@@ -25,7 +26,7 @@ export const makeStageIO = <C, R>(
   node: DagNode<C, R>,
   upstream: Readonly<Record<string, NodeResult>>,
   staging: Staging,
-  store: ArtifactStore,
+  store: StoreService,
   key: string,
   onProgress: (u: { fraction?: number; message?: string }) => void,
   onLog: (message: string) => void,
@@ -86,7 +87,10 @@ export const makeStageIO = <C, R>(
       written.set(artifact, { file: artifact, kind: "file" });
       return join(staging.dir, artifact);
     },
-    scratchDir: tryStage("cannot create the scratch directory", () => store.scratchDir(key)),
+    scratchDir: Effect.mapError(
+      store.scratchDir(key),
+      (e) => new StageError({ message: `cannot create the scratch directory: ${e.message}` }),
+    ),
     progress: (u) => Effect.sync(() => onProgress(u)),
     log: (message) => Effect.sync(() => onLog(message)),
     recordRuntime: (k, v) =>

@@ -26,9 +26,9 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export const UNBUNDLED_PACKAGES: ReadonlyArray<string> = ["@tensorflow/*", "@duckdb/*", "@resvg/*"];
 
 /** The CLI's entry, as bin/pipeline.mjs runs it from the sources. */
-export const CLI_ENTRY = `import { main } from "./pipeline/cli.ts";
+export const CLI_ENTRY = `import { runMain } from "./pipeline/cli.ts";
 import { paperPipeline } from "./stages/index.ts";
-process.exitCode = await main(paperPipeline, process.argv.slice(2));
+runMain(paperPipeline);
 `;
 
 /** Files that shape the bundle besides the modules in it: a change to any of them makes the bundle stale. */

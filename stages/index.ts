@@ -42,7 +42,7 @@ export const paperPipeline: PipelineDefinition<PaperConfig, Services> = {
     const dataset = options.dataset;
     if (dataset === undefined) return encoded;
     if (!DATASET_CHOICES.includes(dataset)) {
-      throw new ConfigError(`--dataset must be one of ${DATASET_CHOICES.join(", ")}, got "${dataset}"`);
+      throw new ConfigError({ message: `--dataset must be one of ${DATASET_CHOICES.join(", ")}, got "${dataset}"` });
     }
     return { ...encoded, datasets: dataset === "all" ? ["mnist", "cifar10"] : [dataset] };
   },

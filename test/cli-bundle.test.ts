@@ -12,8 +12,9 @@ import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Effect, Layer } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Store } from "../cache/service.ts";
 import { ArtifactStore } from "../cache/store.ts";
-import { renderDag } from "../pipeline/cli.ts";
+import { renderDag } from "../pipeline/commands/dag.ts";
 import { loadConfig } from "../pipeline/config.ts";
 import { executeDag } from "../pipeline/executor.ts";
 import { buildDag } from "../pipeline/graph.ts";
@@ -57,7 +58,7 @@ beforeAll(async () => {
   // A fully cached paper-shaped DAG under the smoke preset: same keys as the real pipeline's, trivial bytes.
   const { config } = loadConfig(paperShapedPipeline, { preset: "smoke" });
   const dag = buildDag(paperShapedPipeline.stages, config, "all");
-  const results = await Effect.runPromise(executeDag(dag, await ArtifactStore.open(cacheDir), Layer.empty, { jobs: 2, gpus: 1, tool: { name: "test", version: "1" } }));
+  const results = await Effect.runPromise(executeDag(dag, Layer.empty, { jobs: 2, gpus: 1, tool: { name: "test", version: "1" } }).pipe(Effect.provide(Store.from(await ArtifactStore.open(cacheDir)))));
   expect(results.every((r) => r.status === "ran")).toBe(true);
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -79,7 +80,7 @@ describe("the bundle", () => {
     const urls = readdirSync(built.outDir)
       .filter((f) => f.endsWith(".mjs"))
       .flatMap((f) => [...readFileSync(path.join(built.outDir, f), "utf8").matchAll(/new URL\("([^"]+)", import\.meta\.url\)\.href/g)].map((m) => m[1]!));
-    expect(urls).toEqual(expect.arrayContaining(["../pipeline/cli.ts", "../pipeline/replay.ts", "../science/backend/select.ts"]));
+    expect(urls).toEqual(expect.arrayContaining(["../pipeline/commands/context.ts", "../science/backend/select.ts"]));
     for (const url of urls) expect(statSync(path.resolve(built.outDir, url)).isFile()).toBe(true);
   });
 

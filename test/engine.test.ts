@@ -3,15 +3,17 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "n
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Effect, Fiber, Layer } from "effect";
+import { it as effectIt } from "@effect/vitest";
+import { Deferred, Effect, Fiber, Layer, TestClock } from "effect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Store } from "../cache/service.ts";
 import { ArtifactStore } from "../cache/store.ts";
 import { main } from "../pipeline/cli.ts";
 import { ConfigError, loadConfig } from "../pipeline/config.ts";
 import { executeDag, type NodeResult } from "../pipeline/executor.ts";
 import { buildDag, GraphError } from "../pipeline/graph.ts";
 import { canonicalJson, hashValue } from "../pipeline/hash.ts";
-import { planDag } from "../pipeline/plan.ts";
+import { makeReporter } from "../pipeline/progress.ts";
 import { FakeEnv, fakePipeline, runCounts, type FakeConfig } from "./fixtures/fake-pipeline.ts";
 import { capture } from "./fixtures/capture.ts";
 
@@ -236,34 +238,73 @@ describe("cache integrity", () => {
     expect(runCounts(dir)["power[b]"]).toBe(2);
   });
 
-  it("interrupting a run leaves no partial artifact and releases the locks", async () => {
-    setBehaviour({ sleepMs: 5_000 });
-    const store = await ArtifactStore.open(cacheDir);
-    const pipeline = fakePipeline(dir);
-    const { config } = loadConfig(pipeline, {});
-    const dag = buildDag(pipeline.stages, config, "all");
-    let started = 0;
-    const fiber = Effect.runFork(
-      executeDag(dag, store, Layer.succeed(FakeEnv, { dir }), {
-        jobs: 2,
-        gpus: 1,
-        tool: { name: "t", version: "0" },
-        onEvent: (e) => {
-          if (e.type === "start" && e.id.startsWith("power")) started++;
-        },
-      }),
-    );
-    while (started < 2) await new Promise((r) => setTimeout(r, 20));
-    await Effect.runPromise(Fiber.interrupt(fiber));
-    const ids = (await store.list()).manifests.map((m) => m.nodeId).sort();
-    expect(ids).toEqual(["source[a]", "source[b]"]);
-    expect(readdirSync(store.paths.tmp)).toEqual([]);
-    expect(readdirSync(store.paths.locks)).toEqual([]);
-    setBehaviour({});
-    const resumed = await runJson("all");
-    expect(statusOf(resumed.summary)).toMatchObject({ "source[a]": "cached", "power[a]": "ran", "total[all]": "ran" });
-  });
+  // Under the TestClock the power nodes' sleeps never end, so the interruption lands while both are running.
+  effectIt.effect("interrupting a run leaves no partial artifact and releases the locks", () =>
+    Effect.gen(function* () {
+      setBehaviour({ sleepMs: 5_000 });
+      const store = yield* Effect.promise(() => ArtifactStore.open(cacheDir));
+      const pipeline = fakePipeline(dir);
+      const { config } = loadConfig(pipeline, {});
+      const dag = buildDag(pipeline.stages, config, "all");
+      const bothStarted = yield* Deferred.make<void>();
+      let started = 0;
+      const fiber = yield* Effect.fork(
+        executeDag(dag, Layer.succeed(FakeEnv, { dir }), {
+          jobs: 2,
+          gpus: 1,
+          tool: { name: "t", version: "0" },
+          onEvent: (e) => {
+            if (e.type === "start" && e.id.startsWith("power") && ++started === 2) Deferred.unsafeDone(bothStarted, Effect.void);
+          },
+        }).pipe(Effect.provide(Store.from(store))),
+      );
+      yield* Deferred.await(bothStarted);
+      yield* TestClock.adjust("1 second"); // well short of the nodes' 5 s
+      yield* Fiber.interrupt(fiber);
+      const { manifests } = yield* Effect.promise(() => store.list());
+      expect(manifests.map((m) => m.nodeId).sort()).toEqual(["source[a]", "source[b]"]);
+      expect(readdirSync(store.paths.tmp)).toEqual([]);
+      expect(readdirSync(store.paths.locks)).toEqual([]);
+      setBehaviour({});
+      const resumed = yield* Effect.promise(() => runJson("all"));
+      expect(statusOf(resumed.summary)).toMatchObject({ "source[a]": "cached", "power[a]": "ran", "total[all]": "ran" });
+    }),
+  );
 });
+
+/** A fake-cli.ts child process whose output lines a test can wait for; a wait that times out fails the test. */
+const spawnCli = (args: string[], env: Record<string, string> = {}) => {
+  const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/fake-cli.ts", ...args, "--cache-dir", cacheDir], {
+    cwd: repoRoot,
+    env: { ...process.env, FAKE_DIR: dir, ...env },
+  });
+  let out = "";
+  let err = "";
+  const listeners = new Set<() => void>();
+  const notify = () => listeners.forEach((listener) => listener());
+  child.stdout.on("data", (d) => ((out += d), notify()));
+  child.stderr.on("data", (d) => ((err += d), notify()));
+  const exited = new Promise<number | null>((done) => child.on("close", (code) => (notify(), done(code))));
+  /** Resolves with the first stderr line matching `pattern`; rejects after `timeoutMs` or when the child exits first. */
+  const waitFor = (pattern: RegExp, timeoutMs = 60_000) =>
+    new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${err}`)), timeoutMs);
+      const finish = (error?: Error, line?: string) => {
+        clearTimeout(timer);
+        listeners.delete(check);
+        if (error) reject(error);
+        else resolve(line!);
+      };
+      const check = () => {
+        const line = err.split("\n").find((l) => pattern.test(l));
+        if (line !== undefined) finish(undefined, line);
+        else if (child.exitCode !== null) finish(new Error(`exited (${child.exitCode}) before printing ${pattern}:\n${err}`));
+      };
+      listeners.add(check);
+      check();
+    });
+  return { child, waitFor, exited, out: () => out, err: () => err };
+};
 
 describe("concurrency", () => {
   it("two runs on one cache compute each node once", async () => {
@@ -275,51 +316,86 @@ describe("concurrency", () => {
     expect(a.summary.nodes.map((n) => n.key)).toEqual(b.summary.nodes.map((n) => n.key));
   });
 
-  it("two processes on one cache compute each node once", async () => {
-    setBehaviour({ sleepMs: 600 });
-    const runProcess = () =>
-      new Promise<{ code: number | null; out: string; err: string }>((done) => {
-        const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/fake-cli.ts", "run", "all", "--cache-dir", cacheDir, "--json"], {
-          cwd: repoRoot,
-          env: { ...process.env, FAKE_DIR: dir },
-        });
-        let out = "";
-        let err = "";
-        child.stdout.on("data", (d) => (out += d));
-        child.stderr.on("data", (d) => (err += d));
-        child.on("close", (code) => done({ code, out, err }));
-      });
-    const [a, b] = await Promise.all([runProcess(), runProcess()]);
-    expect([a.code, b.code], a.err + b.err).toEqual([0, 0]);
+  it("two processes on one cache compute each node once: the second waits for the first's lock", async () => {
+    const gate = join(dir, "gate");
+    const first = spawnCli(["run", "all", "--json"], { FAKE_GATE: gate });
+    await first.waitFor(/^run\s+power\[a\]/); // the first holds power[a]'s lock, its node held at the gate
+    const second = spawnCli(["run", "all", "--json"], { FAKE_GATE: gate });
+    const waiting = await second.waitFor(/^waiting\s+power\[a\]/);
+    expect(waiting).toBe(`waiting  power[a]: another run (pid ${first.child.pid}) is computing it`);
+    writeFileSync(gate, "");
+    const [a, b] = [await first.exited, await second.exited];
+    expect([a, b], first.err() + second.err()).toEqual([0, 0]);
     expect(runCounts(dir)).toEqual({ "source[a]": 1, "source[b]": 1, "power[a]": 1, "power[b]": 1, "total[all]": 1 });
-    const statuses = [a, b].flatMap((r) => (JSON.parse(r.out).nodes as NodeResult[]).map((n) => n.status));
-    expect(statuses.filter((s) => s === "ran")).toHaveLength(5);
+    const statuses = (r: { out: () => string }) => Object.fromEntries((JSON.parse(r.out()).nodes as NodeResult[]).map((n) => [n.id, n]));
+    expect(Object.values(statuses(first)).map((n) => n.status)).toEqual(Array(5).fill("ran"));
+    expect(statuses(second)["power[a]"]).toMatchObject({ status: "cached", reason: "made by another run" });
+    expect(Object.values(statuses(second)).every((n) => n.status === "cached")).toBe(true);
   });
 });
 
 describe("crash safety", () => {
-  it("kill -9 in the middle of a run, then a rerun, leaves a valid cache", async () => {
-    setBehaviour({ sleepMs: 300 });
-    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/fake-cli.ts", "run", "all", "--cache-dir", cacheDir], {
-      cwd: repoRoot,
-      env: { ...process.env, FAKE_DIR: dir },
-      stdio: "ignore",
-    });
-    // Kill while the power nodes are running (after the sources were committed).
-    for (let t = 0; t < 200 && !(runCounts(dir)["power[a]"] ?? 0); t++) await new Promise((r) => setTimeout(r, 50));
-    child.kill("SIGKILL");
-    await new Promise((r) => child.on("close", r));
+  it("kill -9 while nodes hold their locks and staging dirs, then a rerun, leaves a valid cache", async () => {
+    const gate = join(dir, "gate");
+    const run = spawnCli(["run", "all"], { FAKE_GATE: gate });
+    // The sources are committed; both power nodes are running (locks taken, staging dirs made), held at the gate.
+    await run.waitFor(/^run\s+power\[a\]/);
+    await run.waitFor(/^run\s+power\[b\]/);
+    run.child.kill("SIGKILL");
+    await run.exited;
     const store = await ArtifactStore.open(cacheDir);
+    expect((await store.list()).manifests.map((m) => m.nodeId).sort()).toEqual(["source[a]", "source[b]"]);
     for (const m of (await store.list()).manifests) expect((await store.lookup(m.key, { full: true })).status).toBe("hit");
-    setBehaviour({});
+    expect(readdirSync(store.paths.tmp)).toEqual([]); // open() removed the dead run's staging dirs
+    expect(readdirSync(store.paths.locks)).toHaveLength(2); // left by the dead run; the rerun breaks them
     const rerun = await runJson("all");
     expect(rerun.code).toBe(0);
-    expect(statusOf(rerun.summary)["total[all]"]).toBe("ran");
+    expect(statusOf(rerun.summary)).toMatchObject({ "source[a]": "cached", "power[a]": "ran", "total[all]": "ran" });
     const after = await ArtifactStore.open(cacheDir);
     const manifests = (await after.list()).manifests;
     expect(manifests).toHaveLength(5);
     for (const m of manifests) expect((await after.lookup(m.key, { full: true })).status).toBe("hit");
   });
+});
+
+describe("Ctrl-C", () => {
+  it("stops the running nodes, caches nothing half-written, releases the locks and exits with 130", async () => {
+    const run = spawnCli(["run", "all"], { FAKE_GATE: join(dir, "gate") });
+    await run.waitFor(/^run\s+power\[a\]/);
+    await run.waitFor(/^run\s+power\[b\]/);
+    run.child.kill("SIGINT");
+    expect(await run.exited).toBe(130);
+    expect(run.err()).toContain("interrupting: stopping running nodes (press Ctrl-C again to exit at once)");
+    expect(run.err()).toMatch(/interrupted: nothing half-written was cached; rerun the same command to continue\n$/);
+    // Looked at before any open() could clean up after it: the run itself discarded and released everything.
+    expect(readdirSync(join(cacheDir, "locks"))).toEqual([]);
+    expect(readdirSync(join(cacheDir, "tmp"))).toEqual([]);
+    const store = await ArtifactStore.open(cacheDir);
+    expect((await store.list()).manifests.map((m) => m.nodeId).sort()).toEqual(["source[a]", "source[b]"]);
+  });
+});
+
+describe("progress display", () => {
+  effectIt.effect("off a terminal, prints at most one progress line per node every 10 s", () =>
+    Effect.gen(function* () {
+      const clock = yield* Effect.clock;
+      const err = capture();
+      const reporter = makeReporter(err.stream, { now: () => clock.unsafeCurrentTimeMillis() });
+      const progress = (fraction: number) => reporter.onEvent({ type: "progress", id: "train[x]", fraction, message: "epoch" });
+      reporter.onEvent({ type: "start", id: "train[x]", reason: "never run" });
+      progress(0.1);
+      yield* TestClock.adjust("9 seconds");
+      progress(0.2);
+      expect(err.text()).toBe("run      train[x]: never run\n");
+      yield* TestClock.adjust("1 second");
+      progress(0.3);
+      progress(0.4);
+      yield* TestClock.adjust("10 seconds");
+      progress(0.5);
+      expect(err.text().split("\n").slice(1)).toEqual(["  ...    train[x] 30% epoch (10.0 s)", "  ...    train[x] 50% epoch (20.0 s)", ""]);
+      reporter.close();
+    }),
+  );
 });
 
 describe("inspect, status and gc", () => {

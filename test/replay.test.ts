@@ -1,16 +1,14 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { Effect, Schema } from "effect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ArtifactStore } from "../cache/store.ts";
 import { main } from "../pipeline/cli.ts";
-import { ConfigError } from "../pipeline/config.ts";
 import type { PipelineDefinition } from "../pipeline/definition.ts";
-import { GraphError } from "../pipeline/graph.ts";
 import { writeParquet } from "../pipeline/parquet.ts";
-import { cmdLock, cmdReplay, diffParquet, LOCK_OPTIONS, REPLAY_OPTIONS, type LockFile } from "../pipeline/replay.ts";
+import type { LockFile } from "../pipeline/replay/lockfile.ts";
+import { diffParquet } from "../pipeline/replay/parquet-diff.ts";
 import { columns, defineStage, dependOn, StageIO, table, volatileTable, type AnyStage } from "../pipeline/stage.ts";
 import { fakePipeline, fakeStages, runCounts, total, type FakeConfig, type FakeEnv } from "./fixtures/fake-pipeline.ts";
 import { capture } from "./fixtures/capture.ts";
@@ -19,41 +17,11 @@ let dir: string;
 let cacheDir: string;
 
 
-const COMMON_FLAGS = {
-  "cache-dir": { type: "string" },
-  config: { type: "string" },
-  preset: { type: "string" },
-  set: { type: "string", multiple: true },
-  json: { type: "boolean" },
-} as const;
-
-/**
- * Calls lock/replay the way pipeline/cli.ts's main does once they are in its COMMANDS table (flags parsed strictly,
- * the store opened at --cache-dir, configuration and graph mistakes as exit code 2); other commands go to main.
- */
+/** Runs the CLI in-process with --cache-dir; returns exit code, stdout and stderr. */
 const cli = async (definition: PipelineDefinition<FakeConfig, FakeEnv>, command: string, ...args: string[]) => {
   const out = capture();
   const err = capture();
-  const argv = ["--cache-dir", cacheDir, ...args];
-  let code: number;
-  if (command === "lock" || command === "replay") {
-    const definitionFlags = Object.fromEntries(
-      definition.options.map((o) => [o.name, { type: o.boolean === true ? ("boolean" as const) : ("string" as const) }]),
-    );
-    const own = command === "lock" ? LOCK_OPTIONS : REPLAY_OPTIONS;
-    const parsed = parseArgs({ args: argv, options: { ...COMMON_FLAGS, ...own, ...definitionFlags }, allowPositionals: true, strict: true });
-    const store = await ArtifactStore.open(parsed.values["cache-dir"] as string);
-    const ctx = { definition, values: parsed.values, positionals: parsed.positionals, store, err: err.stream, out: out.stream };
-    try {
-      code = await (command === "lock" ? cmdLock(ctx) : cmdReplay(ctx));
-    } catch (e) {
-      if (!(e instanceof ConfigError || e instanceof GraphError)) throw e;
-      err.stream.write(`pipeline: ${e.message}\n`);
-      code = 2;
-    }
-  } else {
-    code = await main(definition, [command, ...argv], { out: out.stream, err: err.stream });
-  }
+  const code = await main(definition, [command, "--cache-dir", cacheDir, ...args], { out: out.stream, err: err.stream });
   return { code, out: out.text(), err: err.text() };
 };
 

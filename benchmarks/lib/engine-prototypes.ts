@@ -9,13 +9,13 @@
 import type { ArtifactStore, Lookup } from "../../cache/store.ts";
 import type { Plan } from "../../pipeline/plan.ts";
 
-/** Patches `store.lookup` to answer the plan's cached keys from the plan (as the executor could if it were given it). */
+/** Patches `store.lookupVerified` (lookup's fast path) to answer the plan's cached keys from the plan (as the executor could if it were given it). */
 export const withLookupsFrom = (store: ArtifactStore, plan: Plan): ArtifactStore => {
   const known = new Map<string, Lookup>();
   for (const entry of plan.entries.values()) {
     if (entry.status === "cached") known.set(entry.key, { status: "hit", manifest: entry.manifest, dir: store.objectDir(entry.key) });
   }
-  const original = store.lookup.bind(store);
-  store.lookup = async (key, options = {}) => (options.full === true ? undefined : known.get(key)) ?? original(key, options);
+  const original = store.lookupVerified.bind(store);
+  store.lookupVerified = (key) => known.get(key) ?? original(key);
   return store;
 };

@@ -1,0 +1,32 @@
+/** How plans and sizes are shown by run, status and inspect. */
+import type { Dag } from "../graph.ts";
+import { shortKey, type Plan } from "../plan.ts";
+
+/** One line per node in DAG order: status, id, and the key (cached) or the reason (to run, pending). */
+export const planLines = <C, R>(dag: Dag<C, R>, plan: Plan): string[] => {
+  const width = Math.min(48, Math.max(...dag.order.map((id) => id.length)));
+  return dag.order.map((id) => {
+    const e = plan.entries.get(id)!;
+    const detail = e.status === "cached" ? shortKey(e.key) : e.reason;
+    return `  ${e.status.padEnd(8)} ${id.padEnd(width)}  ${detail}`;
+  });
+};
+
+/** A node's plan entry as JSON (--json of status and of run --dry-run). */
+export const planEntryJson = (plan: Plan, id: string) => {
+  const e = plan.entries.get(id)!;
+  return e.status === "cached"
+    ? { status: "cached", key: e.key }
+    : e.status === "run"
+      ? { status: "run", key: e.key, reason: e.reason }
+      : { status: "pending", key: null, reason: e.reason };
+};
+
+export const formatBytes = (n: number): string =>
+  n < 1024
+    ? `${n} B`
+    : n < 1024 ** 2
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : n < 1024 ** 3
+        ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+        : `${(n / 1024 ** 3).toFixed(2)} GiB`;
