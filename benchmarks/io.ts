@@ -439,7 +439,7 @@ async function countRows(
   if (n !== expected) throw new Error(`read ${n} rows, expected ${expected}`);
 }
 
-/** Seconds per run and name, runs interleaved with the order alternating per repeat; `after` runs untimed after each. */
+/** Seconds per run and name, runs interleaved, order alternating per repeat; `after` runs untimed after each. */
 async function interleaved(
   runs: Record<string, { run: () => Promise<unknown> }>,
   repeats: number,

@@ -72,13 +72,13 @@ export interface PlanningBenchmarkOptions {
   readonly repeats?: number;
   /** Timed whole-process runs per command (default 9; fewer for big DAGs). */
   readonly processRepeats?: number;
-  /** Rough time budget per DAG for the in-process rounds (default 20 s); each whole-process command gets three times it. */
+  /** Rough time budget per DAG for the in-process rounds (default 20 s); whole-process commands get three times it. */
   readonly budgetMs?: number;
   /** "auto": DVC when found (benchmarks/.venv/bin/dvc, $DVC_BIN or PATH), else a clear skip; "skip": never. */
   readonly dvc?: "auto" | "skip";
   /** Layered sizes also mirrored in DVC (default those up to 1,000). The paper DAG always is. */
   readonly dvcSizes?: ReadonlyArray<number>;
-  /** How the DVC project is brought up to date: "lockfile" (default: written as `dvc repro` would, seconds) or "repro". */
+  /** How the DVC project is made up to date: "lockfile" (default: written as `dvc repro` would, seconds) or "repro". */
   readonly dvcSetup?: "lockfile" | "repro";
   /** Startup floors (default true; false in quick mode). */
   readonly startup?: boolean;
@@ -206,7 +206,7 @@ const runCached = async <C>(dag: Dag<C, never>, store: ArtifactStore) => {
     throw new Error(`expected a fully cached DAG, but ${notCached[0]!.id} is ${notCached[0]!.status}`);
 };
 
-/** The graph as DVC should mirror it: per node its artifacts, the non-volatile ones, and its distinct upstream nodes. */
+/** The graph as DVC should mirror it: per node its artifacts, the non-volatile ones, its distinct upstream nodes. */
 export const mirrorOf = <C, R>(dag: Dag<C, R>): MirrorNode[] =>
   dag.order.map((id) => {
     const node = dag.nodes.get(id)!;
@@ -499,12 +499,13 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
     writeDvcProject(ctx.dvc, dvcProject, stages);
     if (ctx.dvcSetup === "repro") reproAll(ctx.dvc, dvcProject);
     else writeUpToDateState(dvcProject, stages);
-    assertUpToDate(ctx.dvc, dvcProject); // also fills DVC's stat cache, as a first status after `dvc repro` would find it
+    // Also fills DVC's stat cache, as a first status after `dvc repro` would find it.
+    assertUpToDate(ctx.dvc, dvcProject);
     dvcSetup = { setupMs: performance.now() - s0, stages: stages.length };
     commands.push(dvcCommand(ctx.dvc, dvcProject, ["status"]), dvcCommand(ctx.dvc, dvcProject, ["repro"]));
   }
   if (commands.length > 0) {
-    // With warm-up, the untimed round also sizes the repeats to the budget (a 10,000-node DAG takes seconds per process).
+    // With warm-up, the untimed round also sizes the repeats to the budget (10,000 nodes take seconds per process).
     let repeats = ctx.processRepeats;
     if (ctx.warmup > 0) {
       const probe = performance.now();
@@ -702,7 +703,7 @@ interface StartupContext {
   readonly log: (line: string) => void;
 }
 
-/** The engine alone (cli + effect + cache) over the synthetic layered pipeline: the start-up floor without any stage. */
+/** The engine alone (cli + effect + cache) over the synthetic layered pipeline: start-up without any stage. */
 const ENGINE_ONLY_ENTRY = `import { main } from "./pipeline/cli.ts";
 import { layeredPipeline } from "./benchmarks/lib/trivial-stages.ts";
 process.exitCode = await main(layeredPipeline, process.argv.slice(2));

@@ -7,7 +7,8 @@
  * peak of tf.memory().numBytes (sampled after every native op); flat in N means peaks that do not grow with N.
  *
  *   npx tsx benchmarks/probe.ts [--quick] [--blocks 4,16] [--images 1000] [--batch 100] [--repeats 5]
- *                               [--memory-images 1000,10000] [--memory-blocks 4] [--no-memory] [--out probe] [--results-dir DIR]
+ *                               [--memory-images 1000,10000] [--memory-blocks 4] [--no-memory] [--out probe]
+ *                               [--results-dir DIR]
  *
  * Target: probe / inference <= 1.10. Writes benchmarks/results/<out>.json. `--quick`: L = 1, 200 images,
  * 2 repeats, memory at N = 200 and 1,000.
@@ -163,7 +164,10 @@ export interface MemoryRow {
   baselineRssMiB: number;
   peakRssMiB: number;
   peakTensorMiB: number;
-  /** Largest live JS heap, measured after a forced GC at every batch: what the process holds, unlike RSS, which V8 lets grow lazily. */
+  /**
+   * Largest live JS heap, measured after a forced GC at every batch: what the process holds, unlike RSS, which V8
+   * lets grow lazily.
+   */
   peakLiveHeapMiB: number;
 }
 

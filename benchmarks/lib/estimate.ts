@@ -87,7 +87,7 @@ export interface CpuSweepEstimate {
  * CPU-hours of the sweep: each run's epochs x training images x seconds per image at its L (a line in L fitted to the
  * measured points: the work is a fixed part plus 3 blocks per L), plus the probe, counted as one training image's
  * cost per test image (a forward pass is about a third of a training step, so this over-counts a little).
- * Assumes the measured batch size's throughput holds for the paper's (64 to 256), and one job at a time using all cores.
+ * Assumes the measured batch size's throughput holds for the paper's (64 to 256), and one job at a time on all cores.
  */
 export function estimateCpuSweep(
   points: ReadonlyArray<ThroughputPoint>,

@@ -57,7 +57,10 @@ const createTable = (name: string, spec: TableOutput): string =>
  */
 const copyTo = (table: string, file: string): string => `COPY ${table} TO ${quoteString(file)} (FORMAT parquet)`;
 
-/** Writes `rows` (spec columns, INT32/DOUBLE only) to a Parquet file through DuckDB's appender, by data chunks; returns the row count. */
+/**
+ * Writes `rows` (spec columns, INT32/DOUBLE only) to a Parquet file through DuckDB's appender, by data chunks;
+ * returns the row count.
+ */
 export async function duckdbWriteParquet(
   file: string,
   spec: TableOutput,

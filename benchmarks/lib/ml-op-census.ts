@@ -6,7 +6,7 @@
  */
 import type { TF } from "../../science/resnet.ts";
 
-/** Outputs with at least this many elements count as "large" (activation-sized); smaller ones are parameter- or scalar-sized. */
+/** Outputs of at least this many elements are "large" (activation-sized); smaller ones parameter- or scalar-sized. */
 export const LARGE_OUTPUT_ELEMENTS = 16_384;
 
 export interface OpStats {

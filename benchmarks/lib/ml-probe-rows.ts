@@ -17,7 +17,7 @@ export const PROBE_TABLE = (() => {
   return spec;
 })();
 
-/** Probes `data` and writes the rows to `file` concurrently, as the probe stage does; `onBatch` runs after each batch. */
+/** Probes `data` and writes the rows to `file` concurrently, as the probe stage does; `onBatch` runs per batch. */
 export async function probeToParquet(
   tf: TF,
   model: ResNet,

@@ -59,7 +59,8 @@ export const parquetjsWrite = async <T extends { readonly [K in keyof T]: Cell }
 
 /**
  * Streams rows through parquetjs-lite's cursor (the old readParquetBatches); absent optional values read as null.
- * Rejects files whose footer says Parquet format version 2 (parquetjs-lite throws the string "invalid parquet version").
+ * Rejects files whose footer says Parquet format version 2 (parquetjs-lite throws the string
+ * "invalid parquet version").
  */
 export const parquetjsReadBatches = async (
   path: string,

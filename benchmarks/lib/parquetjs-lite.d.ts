@@ -1,4 +1,4 @@
-/** Minimal typings for the parts of parquetjs-lite that benchmarks/lib/parquetjs-io.ts uses (the package ships none). */
+/** Typings for the parts of parquetjs-lite that benchmarks/lib/parquetjs-io.ts uses (the package ships none). */
 declare module "parquetjs-lite" {
   export interface FieldDefinition {
     type: string;

@@ -1,8 +1,8 @@
 /**
  * Keeps the ML benchmarks (benchmarks/training.ts, probe.ts, io.ts and their lib/ml-* helpers) working: the
- * rebuilt training step must be trainModel's step, the Parquet writers io.ts compares must write the rows the pipeline's reader gives back, its checks must catch a
- * mismatch, and each benchmark must run at tiny sizes (io.ts in process, the others as CLIs in --quick mode). The
- * PyTorch reference is exercised only where `import torch` works.
+ * rebuilt training step must be trainModel's step, the Parquet writers io.ts compares must write the rows the
+ * pipeline's reader gives back, its checks must catch a mismatch, and each benchmark must run at tiny sizes (io.ts
+ * in process, the others as CLIs in --quick mode). The PyTorch reference is exercised only where `import torch` works.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
