@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import { median, parseOptions, repoRoot, round, writeResults } from "./lib/ml-measure.ts";
+import { median, parseOptions, repoRoot, round, writeResults } from "./lib/measure.ts";
 
 const options = parseOptions(process.argv.slice(2), [
   "node", "delays", "epochs", "data-dir", "backend", "cache-dir", "out", "results-dir",

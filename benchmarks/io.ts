@@ -33,7 +33,7 @@ import { pathToFileURL } from "node:url";
 import { readParquetBatches, writeParquet } from "../pipeline/parquet.ts";
 import type { Row } from "../pipeline/stage.ts";
 import { duckdbQuery, duckdbScanToJs, duckdbWriteGenerated, duckdbWriteParquet } from "./lib/ml-duckdb-io.ts";
-import { parseOptions, round, summarize, writeResults, type Summary } from "./lib/ml-measure.ts";
+import { countOption, parseOptions, round, summarize, writeResults, type Summary } from "./lib/measure.ts";
 import { PROBE_TABLE, syntheticProbeRows } from "./lib/ml-probe-rows.ts";
 import { parquetjsReadBatches, parquetjsWrite } from "./lib/parquetjs-io.ts";
 
@@ -71,7 +71,14 @@ export interface ReadCheck {
 
 export interface IoResult {
   readonly benchmark: "io";
-  readonly settings: { quick: boolean; blocks: number; images: number; rows: number; parquetjsRows: number; repeats: number };
+  readonly settings: {
+    quick: boolean;
+    blocks: number;
+    images: number;
+    rows: number;
+    parquetjsRows: number;
+    repeats: number;
+  };
   readonly loadavg: { readonly start: number[]; readonly end: number[] };
   /** Bytes of each file: ours (writeParquet, all rows), ours on the prefix, parquetjs-lite's (prefix), DuckDB's. */
   readonly fileBytes: Record<string, number>;
@@ -113,6 +120,10 @@ function* prefix(rows: Iterable<Row>, count: number): Generator<Row> {
 
 const COLUMNS = Object.keys(PROBE_TABLE.columns);
 
+/** A cell for a mismatch message: numbers in full (-0 apart from 0), anything else as JSON. */
+const show = (value: unknown): string =>
+  typeof value === "number" ? (Object.is(value, -0) ? "-0" : value.toString()) : JSON.stringify(value);
+
 /** Compares streamed rows with the expected ones, value by value (Object.is: doubles bit for bit, -0 apart from 0). */
 class RowComparer {
   private readonly expected: Iterator<Row>;
@@ -126,7 +137,9 @@ class RowComparer {
   value(row: number, column: string, actual: unknown, expected: unknown): void {
     const want = expected ?? null;
     const got = actual ?? null;
-    if (this.mismatch === undefined && !Object.is(got, want)) this.mismatch = `row ${row} column ${column}: got ${String(got)}, expected ${String(want)}`;
+    if (this.mismatch === undefined && !Object.is(got, want)) {
+      this.mismatch = `row ${row} column ${column}: got ${show(got)}, expected ${show(want)}`;
+    }
   }
 
   nextExpected(): Row | undefined {
@@ -140,7 +153,8 @@ class RowComparer {
       this.mismatch ??= `extra row ${this.rows}`;
     } else {
       for (const c of COLUMNS) this.value(this.rows, c, actual[c], want[c]);
-      for (const c of Object.keys(actual)) if (!COLUMNS.includes(c)) this.mismatch ??= `row ${this.rows}: unknown column ${c}`;
+      for (const c of Object.keys(actual))
+        if (!COLUMNS.includes(c)) this.mismatch ??= `row ${this.rows}: unknown column ${c}`;
     }
     this.rows++;
   }
@@ -243,21 +257,47 @@ export async function runIoBenchmark(options: IoBenchmarkOptions = {}): Promise<
         },
       },
       hyparquet: { rows: rowCount, file: files.ours, run: () => writeParquet(files.ours, PROBE_TABLE, rows()) },
-      ...(onPrefix ? { hyparquetPrefix: { rows: parquetjsRows, file: files.oursPrefix, run: () => writeParquet(files.oursPrefix, PROBE_TABLE, prefixRows()) } } : {}),
-      parquetjs: { rows: parquetjsRows, file: files.parquetjs, run: () => parquetjsWrite(files.parquetjs, PROBE_TABLE, prefixRows()) },
-      duckdbAppender: { rows: rowCount, file: files.duckdbAppender, run: () => duckdbWriteParquet(files.duckdbAppender, PROBE_TABLE, rows()) },
-      duckdbEngine: { rows: rowCount, file: files.duckdbEngine, run: () => duckdbWriteGenerated(files.duckdbEngine, blocks, images) },
+      ...(onPrefix
+        ? {
+            hyparquetPrefix: {
+              rows: parquetjsRows,
+              file: files.oursPrefix,
+              run: () => writeParquet(files.oursPrefix, PROBE_TABLE, prefixRows()),
+            },
+          }
+        : {}),
+      parquetjs: {
+        rows: parquetjsRows,
+        file: files.parquetjs,
+        run: () => parquetjsWrite(files.parquetjs, PROBE_TABLE, prefixRows()),
+      },
+      duckdbAppender: {
+        rows: rowCount,
+        file: files.duckdbAppender,
+        run: () => duckdbWriteParquet(files.duckdbAppender, PROBE_TABLE, rows()),
+      },
+      duckdbEngine: {
+        rows: rowCount,
+        file: files.duckdbEngine,
+        run: () => duckdbWriteGenerated(files.duckdbEngine, blocks, images),
+      },
     };
     const writeSeconds = await interleaved(writes, repeats, (name) => {
       const file = writes[name]!.file;
       if (file !== undefined) (hashes[name] ??= new Set()).add(sha256(file));
     });
     const fileBytes = Object.fromEntries(
-      Object.entries(files).filter(([, f]) => onPrefix || f !== files.oursPrefix).map(([k, f]) => [k, statSync(f).size]),
+      Object.entries(files)
+        .filter(([, f]) => onPrefix || f !== files.oursPrefix)
+        .map(([k, f]) => [k, statSync(f).size]),
     );
 
     const reads: Record<string, { rows: number; file: string; run: () => Promise<unknown> }> = {
-      hyparquet: { rows: rowCount, file: files.ours, run: () => countRows(rowCount, (on) => readParquetBatches(files.ours, on)) },
+      hyparquet: {
+        rows: rowCount,
+        file: files.ours,
+        run: () => countRows(rowCount, (on) => readParquetBatches(files.ours, on)),
+      },
       duckdbCountAvg: {
         rows: rowCount,
         file: files.ours,
@@ -308,19 +348,34 @@ export async function runIoBenchmark(options: IoBenchmarkOptions = {}): Promise<
         seconds: s,
         rowsPerSec: rowsDone / s.median,
         mbPerSec: bytes / 1e6 / s.median,
-        ...(baseline === undefined ? {} : { speedupOverParquetjs: summarize(perRow(secs, rowsDone).map((x, i) => baseline[i]! / x)) }),
+        ...(baseline === undefined
+          ? {}
+          : { speedupOverParquetjs: summarize(perRow(secs, rowsDone).map((x, i) => baseline[i]! / x)) }),
       };
     };
     const write = Object.fromEntries(
       Object.entries(writes).map(([name, w]) => {
         const bytes = w.file === undefined ? 0 : statSync(w.file).size;
-        return [name, throughput(writeSeconds[name]!, w.rows, bytes, name === "parquetjs" || name === "generateOnly" ? undefined : parquetjsWritePerRow)];
+        return [
+          name,
+          throughput(
+            writeSeconds[name]!,
+            w.rows,
+            bytes,
+            name === "parquetjs" || name === "generateOnly" ? undefined : parquetjsWritePerRow,
+          ),
+        ];
       }),
     );
     const read = Object.fromEntries(
       Object.entries(reads).map(([name, r]) => [
         name,
-        throughput(readSeconds[name]!, r.rows, statSync(r.file).size, name === "parquetjsOwnFile" ? undefined : parquetjsReadPerRow),
+        throughput(
+          readSeconds[name]!,
+          r.rows,
+          statSync(r.file).size,
+          name === "parquetjsOwnFile" ? undefined : parquetjsReadPerRow,
+        ),
       ]),
     );
 
@@ -331,14 +386,26 @@ export async function runIoBenchmark(options: IoBenchmarkOptions = {}): Promise<
     log(`read (median of ${repeats}; MB/s of the file read)`);
     printTable(log, read);
     log("");
-    log(`file sizes (bytes): ${Object.entries(fileBytes).map(([k, b]) => `${k} ${b} (${round(b / (k === "parquetjs" || k === "oursPrefix" ? parquetjsRows : rowCount), 3)} B/row)`).join(", ")}`);
+    log(
+      `file sizes (bytes): ${Object.entries(fileBytes)
+        .map(
+          ([k, b]) =>
+            `${k} ${b} (${round(b / (k === "parquetjs" || k === "oursPrefix" ? parquetjsRows : rowCount), 3)} B/row)`,
+        )
+        .join(", ")}`,
+    );
 
     // Checks, untimed.
     const checks: IoResult["checks"] = {
       hyparquetRoundTrip: await readCheck(readParquetBatches, files.ours, rows(), rowCount),
       duckdbReadsOurFile: await duckdbCheck(files.ours, rows(), rowCount),
       hyparquetReadsParquetjsFile: await readCheck(readParquetBatches, files.parquetjs, prefixRows(), parquetjsRows),
-      parquetjsReadsOurFile: await readCheck(parquetjsReadBatches, onPrefix ? files.oursPrefix : files.ours, prefixRows(), parquetjsRows),
+      parquetjsReadsOurFile: await readCheck(
+        parquetjsReadBatches,
+        onPrefix ? files.oursPrefix : files.ours,
+        prefixRows(),
+        parquetjsRows,
+      ),
       deterministicBytes: await (async () => {
         if (repeats < 2) {
           // One timed write proves nothing: write each file once more.
@@ -361,7 +428,10 @@ export async function runIoBenchmark(options: IoBenchmarkOptions = {}): Promise<
 }
 
 /** Runs a row reader, counting rows (each batch is touched, as a consumer would); throws if the count is off. */
-async function countRows(expected: number, read: (onBatch: (rows: ReadonlyArray<Row>) => Promise<void>) => Promise<number>): Promise<void> {
+async function countRows(
+  expected: number,
+  read: (onBatch: (rows: ReadonlyArray<Row>) => Promise<void>) => Promise<number>,
+): Promise<void> {
   let n = 0;
   await read(async (batch) => {
     n += batch.length;
@@ -369,7 +439,7 @@ async function countRows(expected: number, read: (onBatch: (rows: ReadonlyArray<
   if (n !== expected) throw new Error(`read ${n} rows, expected ${expected}`);
 }
 
-/** Seconds per run and name, runs interleaved with the order alternating per repeat; `after` runs untimed after each. */
+/** Seconds per run and name, runs interleaved, order alternating per repeat; `after` runs untimed after each. */
 async function interleaved(
   runs: Record<string, { run: () => Promise<unknown> }>,
   repeats: number,
@@ -387,7 +457,9 @@ async function interleaved(
 }
 
 function printTable(log: (line: string) => void, table: Record<string, Throughput>): void {
-  log(`  ${"".padEnd(26)} ${"rows".padStart(9)} ${"s".padStart(8)} ${"rows/s".padStart(10)} ${"MB/s".padStart(7)} ${"x pqjs".padStart(7)}`);
+  log(
+    `  ${"".padEnd(26)} ${"rows".padStart(9)} ${"s".padStart(8)} ${"rows/s".padStart(10)} ${"MB/s".padStart(7)} ${"x pqjs".padStart(7)}`,
+  );
   for (const [name, t] of Object.entries(table)) {
     const ratio = t.speedupOverParquetjs === undefined ? "" : `${round(t.speedupOverParquetjs.median, 2)}`;
     log(
@@ -400,18 +472,11 @@ function printTable(log: (line: string) => void, table: Record<string, Throughpu
 /** CLI: prints the table and writes benchmarks/results/io.json (io-quick.json with --quick). */
 async function cli(argv: ReadonlyArray<string>): Promise<void> {
   const options = parseOptions(argv, ["quick", "blocks", "images", "repeats", "parquetjs-rows", "out", "results-dir"]);
-  const count = (name: string) => {
-    const raw = options.get(name);
-    if (raw === undefined) return undefined;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} expects a positive integer, got '${raw}'`);
-    return n;
-  };
   const quick = options.has("quick");
-  const blocks = count("blocks");
-  const images = count("images");
-  const repeats = count("repeats");
-  const parquetjsRows = count("parquetjs-rows");
+  const blocks = countOption(options, "blocks");
+  const images = countOption(options, "images");
+  const repeats = countOption(options, "repeats");
+  const parquetjsRows = countOption(options, "parquetjs-rows");
   const result = await runIoBenchmark({
     quick,
     ...(blocks === undefined ? {} : { blocks }),

@@ -2,8 +2,9 @@
  * Benchmark: the overhead of a fully cached `run all` (nothing to do), how it grows with the DAG, and DVC's
  * `dvc status` / no-op `dvc repro` on an equivalent dvc.yaml.
  *
- *   npx tsx benchmarks/planning.ts [--quick] [--sizes 100,1000,10000|none] [--dvc-sizes 100,1000] [--no-paper] [--no-processes] [--no-dvc]
- *                                  [--dvc-repro] [--no-startup] [--repeats N] [--process-repeats N] [--budget-ms MS] [--out FILE]
+ *   npx tsx benchmarks/planning.ts [--quick] [--sizes 100,1000,10000|none] [--dvc-sizes 100,1000] [--no-paper]
+ *     [--no-processes] [--no-dvc] [--dvc-repro] [--no-startup] [--repeats N] [--process-repeats N] [--budget-ms MS]
+ *     [--out NAME] [--results-dir DIR]
  *
  * For each DAG (the paper's topology with trivial stage bodies, and synthetic layered DAGs): populate a throw-away
  * cache once, then time
@@ -19,7 +20,7 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { Effect, Layer } from "effect";
 import { Store } from "../cache/service.ts";
 import { ArtifactStore } from "../cache/store.ts";
@@ -43,13 +44,21 @@ import {
   writeUpToDateState,
   type MirrorNode,
 } from "./lib/dvc.ts";
-import { withLookupsFrom } from "./lib/engine-prototypes.ts";
 import { paperShapedPipeline } from "./lib/paper-shaped.ts";
-import { formatMs, runCommand, summarize, type Command, type Timing } from "./lib/timing.ts";
+import {
+  formatMs,
+  countOption,
+  parseIntList,
+  parseOptions,
+  repoRoot,
+  runCommand,
+  timingOf,
+  writeResults,
+  type Command,
+  type Timing,
+} from "./lib/measure.ts";
 import { layeredPipeline, type LayeredConfig } from "./lib/trivial-stages.ts";
 import type { PaperConfig } from "../stages/config.ts";
-
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export interface PlanningBenchmarkOptions {
   /** Tiny sizes and few repeats (CI smoke test): layered 30 and 100 nodes, the paper DAG under the smoke preset. */
@@ -64,13 +73,13 @@ export interface PlanningBenchmarkOptions {
   readonly repeats?: number;
   /** Timed whole-process runs per command (default 9; fewer for big DAGs). */
   readonly processRepeats?: number;
-  /** Rough time budget per DAG for the in-process rounds (default 20 s); each whole-process command gets three times it. */
+  /** Rough time budget per DAG for the in-process rounds (default 20 s); whole-process commands get three times it. */
   readonly budgetMs?: number;
   /** "auto": DVC when found (benchmarks/.venv/bin/dvc, $DVC_BIN or PATH), else a clear skip; "skip": never. */
   readonly dvc?: "auto" | "skip";
   /** Layered sizes also mirrored in DVC (default those up to 1,000). The paper DAG always is. */
   readonly dvcSizes?: ReadonlyArray<number>;
-  /** How the DVC project is brought up to date: "lockfile" (default: written as `dvc repro` would, seconds) or "repro". */
+  /** How the DVC project is made up to date: "lockfile" (default: written as `dvc repro` would, seconds) or "repro". */
   readonly dvcSetup?: "lockfile" | "repro";
   /** Startup floors (default true; false in quick mode). */
   readonly startup?: boolean;
@@ -91,8 +100,6 @@ export interface InProcessResult {
   readonly planPerNodeMs: number;
   /** The executor's pass over the fully cached DAG (it looks every node up again; a no-op `run all` skips it). */
   readonly executeCached: Timing;
-  /** Prototype (benchmarks/lib/engine-prototypes.ts): the executor's pass when it reuses the plan's lookups. */
-  readonly executeCachedReusingPlan: Timing;
 }
 
 export interface ProcessResult {
@@ -150,7 +157,12 @@ export interface DagResult {
 export interface StartupResult {
   /** Whole-process medians by label. */
   readonly commands: ReadonlyArray<{ readonly label: string; readonly command: string; readonly timing: Timing }>;
-  readonly bundles: ReadonlyArray<{ readonly label: string; readonly bytes: number; readonly buildMs: number; readonly files: number }>;
+  readonly bundles: ReadonlyArray<{
+    readonly label: string;
+    readonly bytes: number;
+    readonly buildMs: number;
+    readonly files: number;
+  }>;
   /** False when a source changed during the runs, so some runs of bin/pipeline.mjs fell back to the sources. */
   readonly bundleStayedCurrent: boolean;
 }
@@ -158,8 +170,19 @@ export interface StartupResult {
 export interface PlanningResult {
   readonly benchmark: "planning";
   readonly generatedAt: string;
-  readonly machine: { readonly node: string; readonly cpus: number; readonly cpuModel: string; readonly loadAvgStart: ReadonlyArray<number>; readonly loadAvgEnd: ReadonlyArray<number> };
-  readonly settings: { readonly quick: boolean; readonly repeats: number; readonly processRepeats: number; readonly dvc: string };
+  readonly machine: {
+    readonly node: string;
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly loadAvgStart: ReadonlyArray<number>;
+    readonly loadAvgEnd: ReadonlyArray<number>;
+  };
+  readonly settings: {
+    readonly quick: boolean;
+    readonly repeats: number;
+    readonly processRepeats: number;
+    readonly dvc: string;
+  };
   readonly dags: ReadonlyArray<DagResult>;
   readonly startup?: StartupResult;
 }
@@ -180,10 +203,11 @@ const TOOL = { name: "planning-benchmark", version: "1" };
 const runCached = async <C>(dag: Dag<C, never>, store: ArtifactStore) => {
   const results = await Effect.runPromise(executeDag(dag, Layer.empty, { jobs: 2, gpus: 1, tool: TOOL }).pipe(Effect.provide(Store.from(store))));
   const notCached = results.filter((r) => r.status !== "cached");
-  if (notCached.length > 0) throw new Error(`expected a fully cached DAG, but ${notCached[0]!.id} is ${notCached[0]!.status}`);
+  if (notCached.length > 0)
+    throw new Error(`expected a fully cached DAG, but ${notCached[0]!.id} is ${notCached[0]!.status}`);
 };
 
-/** The graph as DVC should mirror it: per node its artifacts, the non-volatile ones, and its distinct upstream nodes. */
+/** The graph as DVC should mirror it: per node its artifacts, the non-volatile ones, its distinct upstream nodes. */
 export const mirrorOf = <C, R>(dag: Dag<C, R>): MirrorNode[] =>
   dag.order.map((id) => {
     const node = dag.nodes.get(id)!;
@@ -191,7 +215,9 @@ export const mirrorOf = <C, R>(dag: Dag<C, R>): MirrorNode[] =>
     return {
       id,
       outputs: outputs.map(([name]) => name),
-      keyedOutputs: outputs.filter(([, spec]) => !(spec.kind === "table" && spec.volatile === true)).map(([name]) => name),
+      keyedOutputs: outputs
+        .filter(([, spec]) => !(spec.kind === "table" && spec.volatile === true))
+        .map(([name]) => name),
       deps: [...new Set(Object.values(node.deps))],
     };
   });
@@ -200,7 +226,11 @@ const edgeCount = <C, R>(dag: Dag<C, R>): number =>
   [...dag.nodes.values()].reduce((sum, n) => sum + new Set(Object.values(n.deps)).size, 0);
 
 /** Times whole processes round-robin (so a load spike hits every command alike); one untimed warm-up round each. */
-const timeInterleaved = (commands: ReadonlyArray<Command>, repeats: number, warmup: number): { timings: Timing[]; outputs: string[][] } => {
+const timeInterleaved = (
+  commands: ReadonlyArray<Command>,
+  repeats: number,
+  warmup: number,
+): { timings: Timing[]; outputs: string[][] } => {
   const samples = commands.map(() => [] as number[]);
   const outputs = commands.map(() => [] as string[]);
   for (let round = -warmup; round < repeats; round++) {
@@ -214,16 +244,17 @@ const timeInterleaved = (commands: ReadonlyArray<Command>, repeats: number, warm
       }
     });
   }
-  return { timings: samples.map(summarize), outputs };
+  return { timings: samples.map(timingOf), outputs };
 };
 
-const medianOf = (xs: ReadonlyArray<number>) => summarize(xs).medianMs;
+const medianOf = (xs: ReadonlyArray<number>) => timingOf(xs).medianMs;
 
 /** "plan all: 164 nodes, 164 cached, ... (175 ms)" and "summary: ... in 0.35 s" from the CLI's stderr. */
 export const parseCliTimes = (output: string): { planMs: number; runMs: number } => {
   const plan = /plan \S+: (\d+) nodes, (\d+) cached, 0 to run, 0 pending \((\d+) ms\)/.exec(output);
   const summary = /summary: 0 ran, (\d+) cached, 0 failed, 0 skipped in ([\d.]+) s/.exec(output);
-  if (plan === null || summary === null || plan[1] !== plan[2]) throw new Error(`not a fully cached run:\n${output.slice(0, 1500)}`);
+  if (plan === null || summary === null || plan[1] !== plan[2])
+    throw new Error(`not a fully cached run:\n${output.slice(0, 1500)}`);
   return { planMs: Number(plan[3]), runMs: Number(summary[2]) * 1000 };
 };
 
@@ -252,7 +283,14 @@ const npxCommand = (args: ReadonlyArray<string>): Command => ({
 const repoRootUrl = pathToFileURL(`${repoRoot}/`);
 
 /** Builds dist/ as `npm run build` does and checks that bin/pipeline.mjs will run it. */
-const prepareBundle = async (log: (line: string) => void): Promise<{ readonly buildMs: number; readonly entryBytes: number; readonly totalBytes: number; readonly files: number }> => {
+const prepareBundle = async (
+  log: (line: string) => void,
+): Promise<{
+  readonly buildMs: number;
+  readonly entryBytes: number;
+  readonly totalBytes: number;
+  readonly files: number;
+}> => {
   let built = await buildCli();
   // Someone editing a source during the build makes it stale at once: build again (twice at most).
   for (let attempt = 1; (await bundleState(repoRootUrl)) !== "current"; attempt++) {
@@ -262,14 +300,17 @@ const prepareBundle = async (log: (line: string) => void): Promise<{ readonly bu
   const entryBytes = built.outputs.find((o) => o.file === built.entry)!.bytes;
   const totalBytes = built.outputs.reduce((sum, o) => sum + o.bytes, 0);
   const files = Object.values(built.inputsByArea).reduce((a, b) => a + b, 0);
-  log(`bundle: dist/pipeline.mjs ${(entryBytes / 1024).toFixed(0)} KiB (${(totalBytes / 1024).toFixed(0)} KiB with its lazily loaded chunks) from ${files} files, built in ${formatMs(built.buildMs)}`);
+  log(
+    `bundle: dist/pipeline.mjs ${(entryBytes / 1024).toFixed(0)} KiB (${(totalBytes / 1024).toFixed(0)} KiB with its lazily loaded chunks) from ${files} files, built in ${formatMs(built.buildMs)}`,
+  );
   return { buildMs: built.buildMs, entryBytes, totalBytes, files };
 };
 
 /** Whether every bin/pipeline.mjs run since prepareBundle could have used the bundle (no source changed meanwhile). */
 const bundleStillCurrent = async (log: (line: string) => void): Promise<boolean> => {
   const current = (await bundleState(repoRootUrl)) === "current";
-  if (!current) log("  WARNING: a source changed during the runs, so some bin/pipeline.mjs runs fell back to the sources");
+  if (!current)
+    log("  WARNING: a source changed during the runs, so some bin/pipeline.mjs runs fell back to the sources");
   return current;
 };
 
@@ -298,7 +339,9 @@ export const runPlanningBenchmark = async (options: PlanningBenchmarkOptions = {
         ? "skipped: dvc not found (python3 -m venv benchmarks/.venv && benchmarks/.venv/bin/pip install dvc, or set DVC_BIN)"
         : `dvc ${dvcVersion(dvc)} (${dvc}), setup ${options.dvcSetup ?? "lockfile"}`;
   }
-  log(`planning benchmark: node ${process.version}, ${cpus().length} CPUs, load ${loadAvgStart.map((l) => l.toFixed(1)).join(" ")}; DVC ${dvcNote}`);
+  log(
+    `planning benchmark: node ${process.version}, ${cpus().length} CPUs, load ${loadAvgStart.map((l) => l.toFixed(1)).join(" ")}; DVC ${dvcNote}`,
+  );
 
   // Each case is closed over its own configuration type.
   const cases: Array<{ readonly paperPreset?: string; readonly run: (ctx: DagRunContext) => Promise<DagResult> }> = [];
@@ -337,7 +380,22 @@ export const runPlanningBenchmark = async (options: PlanningBenchmarkOptions = {
     for (const c of cases) {
       const cacheDir = path.join(workDir, `cache-${dags.length}`);
       const dvcSetup = options.dvcSetup ?? "lockfile";
-      dags.push(await c.run({ cacheDir, workDir, repeats, processRepeats, budgetMs, warmup, dvc, dvcNote, dvcSetup, processes, bundleBuildMs: bundle?.buildMs, log }));
+      dags.push(
+        await c.run({
+          cacheDir,
+          workDir,
+          repeats,
+          processRepeats,
+          budgetMs,
+          warmup,
+          dvc,
+          dvcNote,
+          dvcSetup,
+          processes,
+          bundleBuildMs: bundle?.buildMs,
+          log,
+        }),
+      );
       if (c.paperPreset !== undefined) {
         paperCacheDir = cacheDir;
         paperPreset = c.paperPreset;
@@ -346,12 +404,27 @@ export const runPlanningBenchmark = async (options: PlanningBenchmarkOptions = {
     printDagTable(dags, log);
     let startup: StartupResult | undefined;
     if (startupWanted && bundle !== undefined && paperCacheDir !== undefined && paperPreset !== undefined) {
-      startup = await benchmarkStartup({ workDir, paperCacheDir, paperPreset, repeats: processRepeats, warmup, dvc, bundle, log });
+      startup = await benchmarkStartup({
+        workDir,
+        paperCacheDir,
+        paperPreset,
+        repeats: processRepeats,
+        warmup,
+        dvc,
+        bundle,
+        log,
+      });
     }
     return {
       benchmark: "planning",
       generatedAt: new Date().toISOString(),
-      machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", loadAvgStart, loadAvgEnd: loadavg() },
+      machine: {
+        node: process.version,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? "unknown",
+        loadAvgStart,
+        loadAvgEnd: loadavg(),
+      },
       settings: { quick, repeats, processRepeats, dvc: dvcNote },
       dags,
       ...(startup === undefined ? {} : { startup }),
@@ -385,10 +458,15 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
   const nodes = dag.order.length;
   ctx.log(`\n${c.name}: ${nodes} nodes, ${edgeCount(dag)} edges; populating ${ctx.cacheDir}`);
   const t0 = performance.now();
-  const populated = await Effect.runPromise(executeDag(dag, Layer.empty, { jobs: 4, gpus: 1, tool: TOOL }).pipe(Effect.provide(Store.from(await ArtifactStore.open(ctx.cacheDir)))));
+  const populated = await Effect.runPromise(
+    executeDag(dag, Layer.empty, { jobs: 4, gpus: 1, tool: TOOL }).pipe(
+      Effect.provide(Store.from(await ArtifactStore.open(ctx.cacheDir))),
+    ),
+  );
   const populateMs = performance.now() - t0;
   const failed = populated.find((r) => r.status !== "ran");
-  if (failed !== undefined) throw new Error(`populating ${c.name}: ${failed.id} ${failed.status}: ${failed.error ?? failed.reason ?? ""}`);
+  if (failed !== undefined)
+    throw new Error(`populating ${c.name}: ${failed.id} ${failed.status}: ${failed.error ?? failed.reason ?? ""}`);
   const artifacts = [...dag.nodes.values()].reduce((s, n) => s + Object.keys(n.stage.outputs).length, 0);
 
   const inProcess = await timeInProcess(c, nodes, ctx);
@@ -406,7 +484,11 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
     commands.push(tsxCommand(["benchmarks/lib/bench-cli.ts", c.cliName, "run", "all", ...base]));
     commands.push(tsxCommand(["benchmarks/lib/bench-cli.ts", c.cliName, "status", ...base]));
     if (c.cliName === "paper" && ctx.bundleBuildMs !== undefined) {
-      commands.push(binCommand("sources", ["run", "all", ...base]), binCommand("bundle", ["run", "all", ...base]), npxCommand(["run", "all", ...base]));
+      commands.push(
+        binCommand("sources", ["run", "all", ...base]),
+        binCommand("bundle", ["run", "all", ...base]),
+        npxCommand(["run", "all", ...base]),
+      );
     }
   }
   let dvcProject: string | undefined;
@@ -420,12 +502,13 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
     writeDvcProject(ctx.dvc, dvcProject, stages);
     if (ctx.dvcSetup === "repro") reproAll(ctx.dvc, dvcProject);
     else writeUpToDateState(dvcProject, stages);
-    assertUpToDate(ctx.dvc, dvcProject); // also fills DVC's stat cache, as a first status after `dvc repro` would find it
+    // Also fills DVC's stat cache, as a first status after `dvc repro` would find it.
+    assertUpToDate(ctx.dvc, dvcProject);
     dvcSetup = { setupMs: performance.now() - s0, stages: stages.length };
     commands.push(dvcCommand(ctx.dvc, dvcProject, ["status"]), dvcCommand(ctx.dvc, dvcProject, ["repro"]));
   }
   if (commands.length > 0) {
-    // With warm-up, the untimed round also sizes the repeats to the budget (a 10,000-node DAG takes seconds per process).
+    // With warm-up, the untimed round also sizes the repeats to the budget (10,000 nodes take seconds per process).
     let repeats = ctx.processRepeats;
     if (ctx.warmup > 0) {
       const probe = performance.now();
@@ -478,7 +561,9 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
         if (/Running stage/.test(output)) throw new Error(`no-op dvc repro ran a stage:\n${output.slice(0, 1500)}`);
       }
       dvcResult = { setup: ctx.dvcSetup, ...dvcSetup, status, repro };
-      ctx.log(`  dvc (${dvcSetup.stages} stages, set up by ${ctx.dvcSetup} in ${formatMs(dvcSetup.setupMs)}): status ${formatMs(status.medianMs)}, no-op repro ${formatMs(repro.medianMs)}`);
+      ctx.log(
+        `  dvc (${dvcSetup.stages} stages, set up by ${ctx.dvcSetup} in ${formatMs(dvcSetup.setupMs)}): status ${formatMs(status.medianMs)}, no-op repro ${formatMs(repro.medianMs)}`,
+      );
       if (processResult !== undefined) {
         const bundleRunAll = processResult.realCli?.bundle.medianMs;
         ratios = {
@@ -486,10 +571,15 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
           dvcReproOverOurRunAll: repro.medianMs / processResult.runAll.medianMs,
           ...(bundleRunAll === undefined
             ? {}
-            : { dvcStatusOverBundleRunAll: status.medianMs / bundleRunAll, dvcReproOverBundleRunAll: repro.medianMs / bundleRunAll }),
+            : {
+                dvcStatusOverBundleRunAll: status.medianMs / bundleRunAll,
+                dvcReproOverBundleRunAll: repro.medianMs / bundleRunAll,
+              }),
         };
         if (bundleRunAll !== undefined) {
-          ctx.log(`  dvc status / our bundled no-op run all: ${ratios.dvcStatusOverBundleRunAll!.toFixed(2)}x; no-op dvc repro / it: ${ratios.dvcReproOverBundleRunAll!.toFixed(2)}x`);
+          ctx.log(
+            `  dvc status / our bundled no-op run all: ${ratios.dvcStatusOverBundleRunAll!.toFixed(2)}x; no-op dvc repro / it: ${ratios.dvcReproOverBundleRunAll!.toFixed(2)}x`,
+          );
         }
       }
     }
@@ -513,7 +603,13 @@ const benchmarkDag = async <C>(c: DagCase<C>, ctx: DagRunContext): Promise<DagRe
 
 /** The warm in-process phases, each round on a freshly opened store (as each CLI process opens its own). */
 const timeInProcess = async <C>(c: DagCase<C>, nodes: number, ctx: DagRunContext): Promise<InProcessResult> => {
-  const samples = { loadConfig: [] as number[], buildDag: [] as number[], planDag: [] as number[], plan: [] as number[], executeCached: [] as number[], executeCachedReusingPlan: [] as number[] };
+  const samples = {
+    loadConfig: [] as number[],
+    buildDag: [] as number[],
+    planDag: [] as number[],
+    plan: [] as number[],
+    executeCached: [] as number[],
+  };
   const started = performance.now();
   for (let round = -1; round < ctx.repeats; round++) {
     const t0 = performance.now();
@@ -526,31 +622,26 @@ const timeInProcess = async <C>(c: DagCase<C>, nodes: number, ctx: DagRunContext
     const plan = await Effect.runPromise(planDag(dag).pipe(Effect.provide(Store.from(store))));
     const t4 = performance.now();
     const counts = planCounts(plan);
-    if (counts.cached !== dag.order.length) throw new Error(`${c.name}: expected every node cached, plan says ${JSON.stringify(counts)}`);
+    if (counts.cached !== dag.order.length)
+      throw new Error(`${c.name}: expected every node cached, plan says ${JSON.stringify(counts)}`);
     await runCached(dag, store);
     const t5 = performance.now();
-    const reusing = withLookupsFrom(await ArtifactStore.open(ctx.cacheDir), plan);
-    const t8 = performance.now();
-    await runCached(dag, reusing);
-    const t9 = performance.now();
     if (round < 0) continue; // warm-up round
     samples.loadConfig.push(t1 - t0);
     samples.buildDag.push(t2 - t1);
     samples.planDag.push(t4 - t3);
     samples.plan.push(t2 - t0 + (t4 - t3));
     samples.executeCached.push(t5 - t4);
-    samples.executeCachedReusingPlan.push(t9 - t8);
     if (round >= 2 && performance.now() - started > ctx.budgetMs) break; // big DAGs: at least 3 rounds, then the budget
   }
-  const plan = summarize(samples.plan);
+  const plan = timingOf(samples.plan);
   return {
-    loadConfig: summarize(samples.loadConfig),
-    buildDag: summarize(samples.buildDag),
-    planDag: summarize(samples.planDag),
+    loadConfig: timingOf(samples.loadConfig),
+    buildDag: timingOf(samples.buildDag),
+    planDag: timingOf(samples.planDag),
     plan,
     planPerNodeMs: plan.medianMs / nodes,
-    executeCached: summarize(samples.executeCached),
-    executeCachedReusingPlan: summarize(samples.executeCachedReusingPlan),
+    executeCached: timingOf(samples.executeCached),
   };
 };
 
@@ -558,8 +649,21 @@ const pad = (s: string, n: number) => s.padStart(n);
 
 const printDagTable = (dags: ReadonlyArray<DagResult>, log: (line: string) => void) => {
   log("\nFully cached `run all` (medians; in-process warm, whole process = spawn to exit)");
-  const head = ["DAG", "nodes", "plan", "ms/node", "executor", "exec(reuse)*", "tsx run all", "tsx status", "bundle run", "dvc status", "dvc repro", "dvc st/tsx", "dvc st/bundle"];
-  const widths = [20, 6, 9, 8, 9, 12, 12, 11, 11, 10, 10, 10, 13];
+  const head = [
+    "DAG",
+    "nodes",
+    "plan",
+    "ms/node",
+    "executor",
+    "tsx run all",
+    "tsx status",
+    "bundle run",
+    "dvc status",
+    "dvc repro",
+    "dvc st/tsx",
+    "dvc st/bundle",
+  ];
+  const widths = [20, 6, 9, 8, 9, 12, 11, 11, 10, 10, 10, 13];
   log(head.map((h, i) => (i === 0 ? h.padEnd(widths[i]!) : pad(h, widths[i]!))).join(" "));
   for (const d of dags) {
     const p = d.inProcess;
@@ -570,7 +674,6 @@ const printDagTable = (dags: ReadonlyArray<DagResult>, log: (line: string) => vo
       formatMs(p.plan.medianMs),
       p.planPerNodeMs.toFixed(3),
       formatMs(p.executeCached.medianMs),
-      formatMs(p.executeCachedReusingPlan.medianMs),
       d.process ? formatMs(d.process.runAll.medianMs) : "-",
       d.process ? formatMs(d.process.status.medianMs) : "-",
       d.process?.realCli ? formatMs(d.process.realCli.bundle.medianMs) : "-",
@@ -581,8 +684,9 @@ const printDagTable = (dags: ReadonlyArray<DagResult>, log: (line: string) => vo
     ];
     log(cells.map((cell, i) => (i === 0 ? cell : pad(cell, widths[i]!))).join(" "));
   }
-  log("* prototype (benchmarks/lib/engine-prototypes.ts): the executor reusing the plan's lookups (for partly cached runs; a no-op run skips the executor)");
-  log("  tsx: the CLI from the sources (benchmarks/lib/bench-cli.ts); bundle run: bin/pipeline.mjs run all with dist/ current (paper DAG only)");
+  log(
+    "  tsx: the CLI from the sources (benchmarks/lib/bench-cli.ts); bundle run: bin/pipeline.mjs run all with dist/ current (paper DAG only)",
+  );
 };
 
 interface StartupContext {
@@ -593,11 +697,16 @@ interface StartupContext {
   readonly warmup: number;
   readonly dvc: string | undefined;
   /** dist/ as prepareBundle built it. */
-  readonly bundle: { readonly buildMs: number; readonly entryBytes: number; readonly totalBytes: number; readonly files: number };
+  readonly bundle: {
+    readonly buildMs: number;
+    readonly entryBytes: number;
+    readonly totalBytes: number;
+    readonly files: number;
+  };
   readonly log: (line: string) => void;
 }
 
-/** The engine alone (cli + effect + cache) over the synthetic layered pipeline: the start-up floor without any stage. */
+/** The engine alone (cli + effect + cache) over the synthetic layered pipeline: start-up without any stage. */
 const ENGINE_ONLY_ENTRY = `import { main } from "./pipeline/cli.ts";
 import { layeredPipeline } from "./benchmarks/lib/trivial-stages.ts";
 process.exitCode = await main(layeredPipeline, process.argv.slice(2));
@@ -613,18 +722,47 @@ const benchmarkStartup = async (ctx: StartupContext): Promise<StartupResult> => 
   const engine = await buildCli({ outDir: path.join(bundleRoot, "dist"), entrySource: ENGINE_ONLY_ENTRY });
   const engineBytes = engine.outputs.find((o) => o.file === engine.entry)!.bytes;
   const bundles = [
-    { label: "dist/pipeline.mjs (npm run build)", bytes: ctx.bundle.entryBytes, buildMs: ctx.bundle.buildMs, files: ctx.bundle.files },
-    { label: "engine only (no stages)", bytes: engineBytes, buildMs: engine.buildMs, files: Object.values(engine.inputsByArea).reduce((a, b) => a + b, 0) },
+    {
+      label: "dist/pipeline.mjs (npm run build)",
+      bytes: ctx.bundle.entryBytes,
+      buildMs: ctx.bundle.buildMs,
+      files: ctx.bundle.files,
+    },
+    {
+      label: "engine only (no stages)",
+      bytes: engineBytes,
+      buildMs: engine.buildMs,
+      files: Object.values(engine.inputsByArea).reduce((a, b) => a + b, 0),
+    },
   ];
   const run = ["run", "all", "--preset", ctx.paperPreset, "--cache-dir", ctx.paperCacheDir];
-  const node = (label: string, args: ReadonlyArray<string>): { label: string; command: Command } => ({ label, command: { file: process.execPath, args, cwd: repoRoot } });
+  const node = (label: string, args: ReadonlyArray<string>): { label: string; command: Command } => ({
+    label,
+    command: { file: process.execPath, args, cwd: repoRoot },
+  });
   const entries = [
     node("node -e 0", ["-e", "0"]),
     node("node --import tsx -e 0", ["--import", "tsx", "-e", "0"]),
     node("import effect (barrel), no tsx", ["--input-type=module", "-e", "await import('effect')"]),
-    node("tsx: import pipeline/cli.ts (engine)", ["--import", "tsx", "--input-type=module", "-e", "await import('./pipeline/cli.ts')"]),
-    node("tsx: import stages/index.ts (stages, science)", ["--import", "tsx", "--input-type=module", "-e", "await import('./stages/index.ts')"]),
-    node("import vega, vega-lite, @resvg/resvg-js", ["--input-type=module", "-e", "await import('vega'); await import('vega-lite'); await import('@resvg/resvg-js')"]),
+    node("tsx: import pipeline/cli.ts (engine)", [
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
+      "await import('./pipeline/cli.ts')",
+    ]),
+    node("tsx: import stages/index.ts (stages, science)", [
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
+      "await import('./stages/index.ts')",
+    ]),
+    node("import vega, vega-lite, @resvg/resvg-js", [
+      "--input-type=module",
+      "-e",
+      "await import('vega'); await import('vega-lite'); await import('@resvg/resvg-js')",
+    ]),
     { label: "sources: bin/pipeline.mjs --help", command: binCommand("sources", ["--help"]) },
     { label: "sources: bin/pipeline.mjs run all (no-op)", command: binCommand("sources", run) },
     { label: "bundle: bin/pipeline.mjs --help", command: binCommand("bundle", ["--help"]) },
@@ -633,55 +771,79 @@ const benchmarkStartup = async (ctx: StartupContext): Promise<StartupResult> => 
     { label: "bundle: npx pipeline run all (no-op)", command: npxCommand(run) },
     node("engine-only bundle --help", [engine.entry, "--help"]),
   ];
-  if (ctx.dvc !== undefined) entries.push({ label: "dvc --version", command: { file: ctx.dvc, args: ["--version"], cwd: ctx.workDir, env: dvcEnv() } });
+  if (ctx.dvc !== undefined)
+    entries.push({
+      label: "dvc --version",
+      command: { file: ctx.dvc, args: ["--version"], cwd: ctx.workDir, env: dvcEnv() },
+    });
   const { timings } = timeInterleaved(
     entries.map((e) => e.command),
     ctx.repeats,
     ctx.warmup,
   );
   const bundleStayedCurrent = await bundleStillCurrent(ctx.log);
-  const commands = entries.map((e, i) => ({ label: e.label, command: [path.basename(e.command.file), ...e.command.args].join(" "), timing: timings[i]! }));
+  const commands = entries.map((e, i) => ({
+    label: e.label,
+    command: [path.basename(e.command.file), ...e.command.args].join(" "),
+    timing: timings[i]!,
+  }));
   ctx.log("\nProcess startup (medians, spawn to exit; the paper DAG's cache for `run all`)");
-  for (const c of commands) ctx.log(`  ${c.label.padEnd(48)} ${pad(formatMs(c.timing.medianMs), 9)}  (min ${formatMs(c.timing.minMs)}, ${c.timing.runs} runs)`);
-  for (const b of bundles) ctx.log(`  bundle ${b.label}: ${(b.bytes / 1024).toFixed(0)} KiB at start-up, from ${b.files} files, built in ${formatMs(b.buildMs)}`);
+  for (const c of commands)
+    ctx.log(
+      `  ${c.label.padEnd(48)} ${pad(formatMs(c.timing.medianMs), 9)}  (min ${formatMs(c.timing.minMs)}, ${c.timing.runs} runs)`,
+    );
+  for (const b of bundles)
+    ctx.log(
+      `  bundle ${b.label}: ${(b.bytes / 1024).toFixed(0)} KiB at start-up, from ${b.files} files, built in ${formatMs(b.buildMs)}`,
+    );
   return { commands, bundles, bundleStayedCurrent };
 };
 
-/** CLI: prints the tables and writes benchmarks/results/planning.json (planning-quick.json with --quick). */
+/** CLI: prints the tables and writes benchmarks/results/<out>.json (default planning, planning-quick with --quick). */
 const cli = async (argv: ReadonlyArray<string>): Promise<void> => {
-  const flag = (name: string) => argv.includes(name);
-  const value = (name: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
+  const options = parseOptions(argv, [
+    "quick",
+    "sizes",
+    "dvc-sizes",
+    "no-paper",
+    "no-processes",
+    "no-dvc",
+    "dvc-repro",
+    "no-startup",
+    "repeats",
+    "process-repeats",
+    "budget-ms",
+    "out",
+    "results-dir",
+  ]);
+  const sizes = (name: string) => {
+    const raw = options.get(name);
+    return raw === undefined ? undefined : raw === "none" ? [] : parseIntList(raw);
   };
-  const sizes = (raw: string | undefined) =>
-    raw === undefined ? undefined : raw === "none" ? [] : raw.split(",").map((s) => Number(s.trim()));
-  const count = (name: string) => {
-    const raw = value(name);
-    return raw === undefined ? undefined : Number(raw);
-  };
-  const repeats = count("--repeats");
-  const processRepeats = count("--process-repeats");
-  const budgetMs = count("--budget-ms");
-  const quick = flag("--quick");
-  const layeredSizes = sizes(value("--sizes"));
-  const dvcSizes = sizes(value("--dvc-sizes"));
+  const repeats = countOption(options, "repeats");
+  const processRepeats = countOption(options, "process-repeats");
+  const budgetMs = countOption(options, "budget-ms");
+  const quick = options.has("quick");
+  const layeredSizes = sizes("sizes");
+  const dvcSizes = sizes("dvc-sizes");
   const result = await runPlanningBenchmark({
     quick,
     ...(layeredSizes === undefined ? {} : { layeredSizes }),
     ...(dvcSizes === undefined ? {} : { dvcSizes }),
-    dvc: flag("--no-dvc") ? "skip" : "auto",
-    dvcSetup: flag("--dvc-repro") ? "repro" : "lockfile",
-    ...(flag("--no-startup") ? { startup: false } : {}),
-    ...(flag("--no-paper") ? { paper: false } : {}),
-    ...(flag("--no-processes") ? { processes: false } : {}),
+    dvc: options.has("no-dvc") ? "skip" : "auto",
+    dvcSetup: options.has("dvc-repro") ? "repro" : "lockfile",
+    ...(options.has("no-startup") ? { startup: false } : {}),
+    ...(options.has("no-paper") ? { paper: false } : {}),
+    ...(options.has("no-processes") ? { processes: false } : {}),
     ...(repeats === undefined ? {} : { repeats }),
     ...(processRepeats === undefined ? {} : { processRepeats }),
     ...(budgetMs === undefined ? {} : { budgetMs }),
   });
-  const out = value("--out") ?? path.join(repoRoot, "benchmarks/results", quick ? "planning-quick.json" : "planning.json");
-  mkdirSync(path.dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  const out = writeResults(
+    options.get("out") ?? (quick ? "planning-quick" : "planning"),
+    result,
+    options.get("results-dir"),
+  );
   process.stdout.write(`\nwrote ${path.relative(process.cwd(), out)}\n`);
 };
 

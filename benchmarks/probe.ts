@@ -7,7 +7,8 @@
  * peak of tf.memory().numBytes (sampled after every native op); flat in N means peaks that do not grow with N.
  *
  *   npx tsx benchmarks/probe.ts [--quick] [--blocks 4,16] [--images 1000] [--batch 100] [--repeats 5]
- *                               [--memory-images 1000,10000] [--memory-blocks 4] [--no-memory] [--out probe] [--results-dir DIR]
+ *                               [--memory-images 1000,10000] [--memory-blocks 4] [--no-memory] [--out probe]
+ *                               [--results-dir DIR]
  *
  * Target: probe / inference <= 1.10. Writes benchmarks/results/<out>.json. `--quick`: L = 1, 200 images,
  * 2 repeats, memory at N = 200 and 1,000.
@@ -17,11 +18,21 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import type * as tfjs from "@tensorflow/tfjs";
 import { selectBackend } from "../science/backend/select.ts";
 import { probeModel } from "../science/probe.ts";
 import { createResNet, toModelInput, type ResNet, type TF } from "../science/resnet.ts";
-import { PeakMemory, parseIntList, parseOptions, repoRoot, round, summarize, syntheticBytes, writeResults, type Summary } from "./lib/ml-measure.ts";
+import {
+  countOption,
+  PeakMemory,
+  parseIntList,
+  parseOptions,
+  repoRoot,
+  round,
+  summarize,
+  syntheticBytes,
+  writeResults,
+  type Summary,
+} from "./lib/measure.ts";
 import { interceptOps } from "./lib/ml-op-census.ts";
 import { probeToParquet } from "./lib/ml-probe-rows.ts";
 
@@ -31,24 +42,35 @@ const STD = [0.3081];
 const PER_IMAGE = SHAPE[0] * SHAPE[1] * SHAPE[2];
 
 const options = parseOptions(process.argv.slice(2), [
-  "quick", "blocks", "images", "batch", "repeats", "memory-images", "memory-blocks", "no-memory", "out", "results-dir", "child-memory",
+  "quick",
+  "blocks",
+  "images",
+  "batch",
+  "repeats",
+  "memory-images",
+  "memory-blocks",
+  "no-memory",
+  "out",
+  "results-dir",
+  "child-memory",
 ]);
 const quick = options.has("quick");
 const settings = {
   quick,
   shape: SHAPE,
   blocks: parseIntList(options.get("blocks") ?? (quick ? "1" : "4,16")),
-  images: Number(options.get("images") ?? (quick ? 200 : 1000)),
-  batch: Number(options.get("batch") ?? 100),
-  repeats: Number(options.get("repeats") ?? (quick ? 2 : 5)),
+  images: countOption(options, "images") ?? (quick ? 200 : 1000),
+  batch: countOption(options, "batch") ?? 100,
+  repeats: countOption(options, "repeats") ?? (quick ? 2 : 5),
   memoryImages: parseIntList(options.get("memory-images") ?? (quick ? "200,1000" : "1000,10000")),
-  memoryBlocks: Number(options.get("memory-blocks") ?? (quick ? 1 : 4)),
+  memoryBlocks: countOption(options, "memory-blocks") ?? (quick ? 1 : 4),
 };
 
 const resultsDir = options.get("results-dir");
 const backend = await selectBackend("tensorflow", { intraOpThreads: 2, interOpThreads: 1 });
 const tf = backend.tf as unknown as TF;
-const newModel = (blocks: number): ResNet => createResNet(tf, { inputShape: SHAPE, blocksPerSection: blocks, classes: 10, seed: 0 });
+const newModel = (blocks: number): ResNet =>
+  createResNet(tf, { inputShape: SHAPE, blocksPerSection: blocks, classes: 10, seed: 0 });
 
 /** Plain inference: the probe's forward pass without onBlock, logits read back per batch. */
 async function inference(model: ResNet, images: Uint8Array, count: number): Promise<void> {
@@ -56,7 +78,7 @@ async function inference(model: ResNet, images: Uint8Array, count: number): Prom
     const end = Math.min(count, start + settings.batch);
     const logits = tf.tidy(() => {
       const pixels = tf.tensor4d(images.subarray(start * PER_IMAGE, end * PER_IMAGE), [end - start, ...SHAPE], "int32");
-      return model.forward(toModelInput(tf, pixels, MEAN, STD), { training: false }) as tfjs.Tensor;
+      return model.forward(toModelInput(tf, pixels, MEAN, STD), { training: false });
     });
     await logits.data();
     logits.dispose();
@@ -69,7 +91,7 @@ async function seconds(f: () => Promise<unknown>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-interface OverheadRow {
+export interface OverheadRow {
   blocks: number;
   images: number;
   inferenceImgPerSec: Summary;
@@ -93,7 +115,13 @@ async function overhead(): Promise<OverheadRow[]> {
         inference: () => inference(model, images, settings.images),
         probe: () => probeModel(tf, model, data, probeOptions),
         probeWithParquet: () =>
-          probeToParquet(tf, model, data, { batchSize: settings.batch, mean: MEAN, std: STD }, path.join(dir, `probe-${blocks}.parquet`)),
+          probeToParquet(
+            tf,
+            model,
+            data,
+            { batchSize: settings.batch, mean: MEAN, std: STD },
+            path.join(dir, `probe-${blocks}.parquet`),
+          ),
       };
       const names = Object.keys(runs) as Array<keyof typeof runs>;
       const samples = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<keyof typeof runs, number[]>;
@@ -126,7 +154,7 @@ async function overhead(): Promise<OverheadRow[]> {
   return rows;
 }
 
-interface MemoryRow {
+export interface MemoryRow {
   images: number;
   blocks: number;
   rows: number;
@@ -136,7 +164,10 @@ interface MemoryRow {
   baselineRssMiB: number;
   peakRssMiB: number;
   peakTensorMiB: number;
-  /** Largest live JS heap, measured after a forced GC at every batch: what the process holds, unlike RSS, which V8 lets grow lazily. */
+  /**
+   * Largest live JS heap, measured after a forced GC at every batch: what the process holds, unlike RSS, which V8
+   * lets grow lazily.
+   */
   peakLiveHeapMiB: number;
 }
 
@@ -194,7 +225,18 @@ async function memoryChild(count: number): Promise<void> {
 
 function runChild(count: number): Promise<MemoryRow> {
   const script = fileURLToPath(import.meta.url);
-  const args = ["--expose-gc", "--import", "tsx", script, "--child-memory", String(count), "--memory-blocks", String(settings.memoryBlocks), "--batch", String(settings.batch)];
+  const args = [
+    "--expose-gc",
+    "--import",
+    "tsx",
+    script,
+    "--child-memory",
+    String(count),
+    "--memory-blocks",
+    String(settings.memoryBlocks),
+    "--batch",
+    String(settings.batch),
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -204,13 +246,26 @@ function runChild(count: number): Promise<MemoryRow> {
     child.on("error", reject);
     child.on("close", (code) => {
       const last = stdout.trim().split("\n").pop() ?? "";
-      if (code !== 0 || !last.startsWith("{")) reject(new Error(`memory child for N=${count} failed (exit ${code}): ${stderr.trim().split("\n").slice(-3).join(" | ")}`));
+      if (code !== 0 || !last.startsWith("{"))
+        reject(
+          new Error(
+            `memory child for N=${count} failed (exit ${code}): ${stderr.trim().split("\n").slice(-3).join(" | ")}`,
+          ),
+        );
       else resolve(JSON.parse(last) as MemoryRow);
     });
   });
 }
 
-async function memory(): Promise<{ rows: MemoryRow[]; peakRssGrowthMiB: number; peakTensorGrowthMiB: number; peakLiveHeapGrowthMiB: number }> {
+/** Peaks at each N, and their growth from the smallest N to the largest. */
+export interface MemoryResult {
+  rows: MemoryRow[];
+  peakRssGrowthMiB: number;
+  peakTensorGrowthMiB: number;
+  peakLiveHeapGrowthMiB: number;
+}
+
+async function memory(): Promise<MemoryResult> {
   const rows: MemoryRow[] = [];
   for (const count of settings.memoryImages) {
     const row = await runChild(count);
@@ -230,22 +285,39 @@ async function memory(): Promise<{ rows: MemoryRow[]; peakRssGrowthMiB: number; 
   };
 }
 
+/** What benchmarks/results/probe.json holds (bench.ts summarises it). */
+export interface ProbeResult {
+  readonly benchmark: "probe";
+  readonly settings: typeof settings;
+  readonly backend: Record<string, unknown>;
+  readonly loadavgStart: number[];
+  readonly loadavgEnd: number[];
+  readonly overhead: OverheadRow[];
+  readonly memory?: MemoryResult;
+}
+
 const child = options.get("child-memory");
 if (child !== undefined) {
   await memoryChild(Number(child));
 } else {
-  const results: Record<string, unknown> = {
+  const loadavgStart = loadavg();
+  const overheadRows = await overhead();
+  const mem = options.has("no-memory") ? undefined : await memory();
+  if (mem !== undefined) {
+    const [first, last] = [settings.memoryImages[0], settings.memoryImages.at(-1)];
+    console.log(
+      `memory growth from N=${first} to N=${last}: peak RSS above baseline ${round(mem.peakRssGrowthMiB)} MiB, ` +
+        `live JS heap ${round(mem.peakLiveHeapGrowthMiB)} MiB, peak tensors ${round(mem.peakTensorGrowthMiB)} MiB`,
+    );
+  }
+  const results: ProbeResult = {
     benchmark: "probe",
     settings,
     backend: { name: backend.name, tfVersion: backend.tfVersion, threads: backend.threads },
-    loadavgStart: loadavg(),
+    loadavgStart,
+    loadavgEnd: loadavg(),
+    overhead: overheadRows,
+    ...(mem === undefined ? {} : { memory: mem }),
   };
-  results["overhead"] = await overhead();
-  if (!options.has("no-memory")) {
-    const mem = await memory();
-    results["memory"] = mem;
-    console.log(`memory growth from N=${settings.memoryImages[0]} to N=${settings.memoryImages.at(-1)}: peak RSS above baseline ${round(mem.peakRssGrowthMiB)} MiB, live JS heap ${round(mem.peakLiveHeapGrowthMiB)} MiB, peak tensors ${round(mem.peakTensorGrowthMiB)} MiB`);
-  }
-  results["loadavgEnd"] = loadavg();
   console.log(`wrote ${writeResults(options.get("out") ?? "probe", results, resultsDir)}`);
 }

@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { CommandFailed, runCommand, type Command } from "./timing.ts";
+import { CommandFailed, runCommand, type Command } from "./measure.ts";
 
 /** One node of the graph to mirror: its output files and the upstream nodes whose files it reads. */
 export interface MirrorNode {

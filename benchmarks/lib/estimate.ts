@@ -2,12 +2,14 @@
  * What the paper's full sweep costs: CPU-hours on this machine from measured training throughput, and the GPU path's
  * expected cost from a stated model (no GPU run of the TensorFlow.js stack is possible on the lent machines).
  *
- * The sweep is PRESETS.paper: both data sets, PAPER_DEPTHS (38 depths), MNIST 20 epochs and CIFAR-10 160 on the full
- * training sets, the paper's batch sizes, then a probe of 10,000 test images per run.
+ * The sweep is preset "paper": both data sets, 38 depths, MNIST 20 epochs and CIFAR-10 160 on the full training sets,
+ * the paper's batch sizes, then a probe of 10,000 test images per run. Any other preset is estimated the same way.
  */
+import { loadConfig } from "../../pipeline/config.ts";
 import { DATASETS } from "../../science/data/datasets.ts";
 import { sectionShapes } from "../../science/resnet.ts";
-import { paperBatchSize, PRESETS, type DatasetName } from "../../stages/config.ts";
+import { runsOf, trainParamsFor, type DatasetName } from "../../stages/config.ts";
+import { paperPipeline } from "../../stages/index.ts";
 
 export interface SweepRun {
   readonly dataset: DatasetName;
@@ -18,18 +20,18 @@ export interface SweepRun {
   readonly batchSize: number;
 }
 
-/** Every training run of the paper's sweep. */
-export const paperSweepRuns = (): SweepRun[] =>
-  PRESETS.paper.datasets.flatMap((dataset) =>
-    PRESETS.paper[dataset].depths.map((L) => ({
-      dataset,
-      L,
-      epochs: PRESETS.paper[dataset].epochs,
-      trainImages: DATASETS[dataset].splitSizes.train,
-      testImages: DATASETS[dataset].splitSizes.test,
-      batchSize: paperBatchSize(dataset, L),
-    })),
+/** Every training run of a preset (of the default configuration without one), as the pipeline would run it. */
+export const presetRuns = (preset?: string): SweepRun[] => {
+  const { config } = loadConfig(paperPipeline, preset === undefined ? {} : { preset });
+  return config.datasets.flatMap((dataset) =>
+    runsOf(config, dataset).map(({ L, seed }) => {
+      const p = trainParamsFor(config, dataset, L, seed);
+      const trainImages = p.trainSubset > 0 ? p.trainSubset : DATASETS[dataset].splitSizes.train;
+      const testImages = config[dataset].probeImages;
+      return { dataset, L, epochs: p.epochs, trainImages, testImages, batchSize: p.batchSize };
+    }),
   );
+};
 
 /** Least-squares line y = intercept + slope * x. */
 export function linearFit(xs: ReadonlyArray<number>, ys: ReadonlyArray<number>): { intercept: number; slope: number } {
@@ -53,9 +55,24 @@ export interface ThroughputPoint {
   readonly dataset: DatasetName;
   readonly L: number;
   readonly trainImgPerSec: number;
-  /** Plain inference (eval forward) images per second, for the probe; optional. */
-  readonly inferenceImgPerSec?: number;
 }
+
+/** The training benchmark's shapes (benchmarks/training.ts) by the data set they stand for. */
+const DATASET_OF_SHAPE: Readonly<Record<string, DatasetName>> = { mnist: "mnist", cifar: "cifar10" };
+
+/** The training benchmark's measured throughput (its results' `throughput` rows) as points to fit. */
+export const throughputPoints = (
+  rows: ReadonlyArray<{
+    readonly shape: string;
+    readonly blocks: number;
+    readonly oursImgPerSec: { readonly median: number };
+  }>,
+): ThroughputPoint[] =>
+  rows.map((t) => {
+    const dataset = DATASET_OF_SHAPE[t.shape];
+    if (dataset === undefined) throw new Error(`training results: unknown shape '${t.shape}'`);
+    return { dataset, L: t.blocks, trainImgPerSec: t.oursImgPerSec.median };
+  });
 
 export interface CpuSweepEstimate {
   /** Seconds per training image = intercept + slope * L, fitted per data set to the measured points. */
@@ -70,14 +87,20 @@ export interface CpuSweepEstimate {
  * CPU-hours of the sweep: each run's epochs x training images x seconds per image at its L (a line in L fitted to the
  * measured points: the work is a fixed part plus 3 blocks per L), plus the probe, counted as one training image's
  * cost per test image (a forward pass is about a third of a training step, so this over-counts a little).
- * Assumes the measured batch size's throughput holds for the paper's (64 to 256), and one job at a time using all cores.
+ * Assumes the measured batch size's throughput holds for the paper's (64 to 256), and one job at a time on all cores.
  */
-export function estimateCpuSweep(points: ReadonlyArray<ThroughputPoint>, runs: ReadonlyArray<SweepRun> = paperSweepRuns()): CpuSweepEstimate {
+export function estimateCpuSweep(
+  points: ReadonlyArray<ThroughputPoint>,
+  runs: ReadonlyArray<SweepRun> = presetRuns("paper"),
+): CpuSweepEstimate {
   const secondsPerImage: Record<string, { intercept: number; slope: number; fittedFrom: number[] }> = {};
   for (const dataset of new Set(runs.map((r) => r.dataset))) {
     const mine = points.filter((p) => p.dataset === dataset);
     if (mine.length < 2) throw new RangeError(`estimateCpuSweep: need two or more measured depths for ${dataset}`);
-    const fit = linearFit(mine.map((p) => p.L), mine.map((p) => 1 / p.trainImgPerSec));
+    const fit = linearFit(
+      mine.map((p) => p.L),
+      mine.map((p) => 1 / p.trainImgPerSec),
+    );
     secondsPerImage[dataset] = { ...fit, fittedFrom: mine.map((p) => p.L) };
   }
   const estimated = runs.map((run) => {
@@ -135,7 +158,10 @@ export interface GpuSweepEstimate {
 }
 
 /** GPU cost: training FLOPs = 3 x forward (forward + two backward products), steps = ceil(images / batch) per epoch. */
-export function estimateGpuSweep(assumptions: GpuAssumptions, runs: ReadonlyArray<SweepRun> = paperSweepRuns()): GpuSweepEstimate {
+export function estimateGpuSweep(
+  assumptions: GpuAssumptions,
+  runs: ReadonlyArray<SweepRun> = presetRuns("paper"),
+): GpuSweepEstimate {
   let computeHours = 0;
   let dispatchHours = 0;
   let totalHours = 0;

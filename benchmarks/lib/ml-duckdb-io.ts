@@ -10,7 +10,14 @@
  * appender call per value was dropped: it was always slower than the chunks and adds nothing.)
  * Writers run with `threads = 1` so the file's bytes depend only on the rows (checked by the benchmark).
  */
-import { DOUBLE, DuckDBDataChunk, DuckDBInstance, INTEGER, type DuckDBConnection, type DuckDBType } from "@duckdb/node-api";
+import {
+  DOUBLE,
+  DuckDBDataChunk,
+  DuckDBInstance,
+  INTEGER,
+  type DuckDBConnection,
+  type DuckDBType,
+} from "@duckdb/node-api";
 import type { Row, TableOutput } from "../../pipeline/stage.ts";
 
 const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -18,7 +25,10 @@ const quoteString = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
 /** Runs `f` on a fresh in-memory database with one thread. */
 export async function withDuckDb<T>(f: (connection: DuckDBConnection) => Promise<T>, threads = 1): Promise<T> {
-  const instance = await DuckDBInstance.create(":memory:", { threads: String(threads), autoinstall_known_extensions: "false" });
+  const instance = await DuckDBInstance.create(":memory:", {
+    threads: String(threads),
+    autoinstall_known_extensions: "false",
+  });
   const connection = await instance.connect();
   try {
     return await f(connection);
@@ -47,8 +57,15 @@ const createTable = (name: string, spec: TableOutput): string =>
  */
 const copyTo = (table: string, file: string): string => `COPY ${table} TO ${quoteString(file)} (FORMAT parquet)`;
 
-/** Writes `rows` (spec columns, INT32/DOUBLE only) to a Parquet file through DuckDB's appender, by data chunks; returns the row count. */
-export async function duckdbWriteParquet(file: string, spec: TableOutput, rows: Iterable<Row> | AsyncIterable<Row>): Promise<number> {
+/**
+ * Writes `rows` (spec columns, INT32/DOUBLE only) to a Parquet file through DuckDB's appender, by data chunks;
+ * returns the row count.
+ */
+export async function duckdbWriteParquet(
+  file: string,
+  spec: TableOutput,
+  rows: Iterable<Row> | AsyncIterable<Row>,
+): Promise<number> {
   const names = Object.keys(spec.columns);
   const types = Object.values(spec.columns).map((c) => duckType(c.type).type);
   return withDuckDb(async (connection) => {
@@ -102,7 +119,7 @@ export async function duckdbWriteGenerated(file: string, blocks: number, images:
 export async function duckdbQuery(file: string, sql: string, threads = 2): Promise<Record<string, unknown>[]> {
   return withDuckDb(async (connection) => {
     await connection.run(`CREATE VIEW t AS SELECT * FROM read_parquet(${quoteString(file)})`);
-    return (await connection.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
+    return (await connection.runAndReadAll(sql)).getRowObjectsJS();
   }, threads);
 }
 
@@ -122,7 +139,11 @@ export async function duckdbScanToJs(
     const absColumn = names.indexOf("abs");
     let rows = 0;
     let absSum = 0;
-    for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+    for (
+      let chunk = await result.fetchChunk();
+      chunk !== null && chunk.rowCount > 0;
+      chunk = await result.fetchChunk()
+    ) {
       const columns = chunk.getColumns();
       rows += chunk.rowCount;
       for (const v of columns[absColumn]!) absSum += v as number;

@@ -6,7 +6,7 @@
  */
 import type { TF } from "../../science/resnet.ts";
 
-/** Outputs with at least this many elements count as "large" (activation-sized); smaller ones are parameter- or scalar-sized. */
+/** Outputs of at least this many elements are "large" (activation-sized); smaller ones parameter- or scalar-sized. */
 export const LARGE_OUTPUT_ELEMENTS = 16_384;
 
 export interface OpStats {
@@ -39,7 +39,8 @@ export type OpListener = (name: string, ms: number, outputElements: number) => v
 export function interceptOps(tf: TF, listener: OpListener): () => void {
   const backend = tf.backend() as unknown as { binding?: Binding | Record<string, unknown> };
   const binding = backend.binding as Binding | undefined;
-  if (binding === undefined) throw new Error(`intercepting ops needs the tfjs-node backend, active: ${tf.getBackend()}`);
+  if (binding === undefined)
+    throw new Error(`intercepting ops needs the tfjs-node backend, active: ${tf.getBackend()}`);
   const standIn: Record<string, unknown> = {};
   for (const name of Object.getOwnPropertyNames(binding)) {
     const value: unknown = Reflect.get(binding, name);
@@ -91,5 +92,8 @@ export function topOps(census: OpCensus, top = 12): Array<{ name: string; calls:
       merged.set(name, { calls: e.calls + s.calls, ms: e.ms + s.ms });
     }
   }
-  return [...merged].map(([name, s]) => ({ name, ...s })).sort((a, b) => b.ms - a.ms).slice(0, top);
+  return [...merged]
+    .map(([name, s]) => ({ name, ...s }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, top);
 }

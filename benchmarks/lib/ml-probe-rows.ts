@@ -12,11 +12,12 @@ import { probe, streamProbe } from "../../stages/probe.ts";
 /** The probe artifact's table spec, exactly as the stage declares it. */
 export const PROBE_TABLE = (() => {
   const spec = probe.outputs["perturbations"];
-  if (spec === undefined || spec.kind !== "table") throw new Error("stages/probe.ts no longer declares a perturbations table");
+  if (spec === undefined || spec.kind !== "table")
+    throw new Error("stages/probe.ts no longer declares a perturbations table");
   return spec;
 })();
 
-/** Probes `data` and writes the rows to `file` concurrently, as the probe stage does; `onBatch` runs after each batch. */
+/** Probes `data` and writes the rows to `file` concurrently, as the probe stage does; `onBatch` runs per batch. */
 export async function probeToParquet(
   tf: TF,
   model: ResNet,
@@ -25,7 +26,12 @@ export async function probeToParquet(
   file: string,
 ): Promise<{ summary: ProbeSummary; written: number }> {
   const { batchSize, mean, std, onBatch } = options;
-  const { rows, probing } = streamProbe(tf, model, data, { batchSize, mean, std, ...(onBatch === undefined ? {} : { onProgress: () => onBatch() }) });
+  const { rows, probing } = streamProbe(tf, model, data, {
+    batchSize,
+    mean,
+    std,
+    ...(onBatch === undefined ? {} : { onProgress: () => onBatch() }),
+  });
   const [summary, written] = await Promise.all([probing, writeParquet(file, PROBE_TABLE, rows)]);
   return { summary, written };
 }

@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:chil
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { createInterface } from "node:readline";
-import { benchmarksDir } from "./ml-measure.ts";
+import { benchmarksDir } from "./measure.ts";
 
 export const TORCH_SCRIPT = path.join(benchmarksDir, "torch_reference.py");
 
@@ -72,10 +72,14 @@ export class TorchServer {
     const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(options.threads) };
     if (options.ompWait === "passive") env["OMP_WAIT_POLICY"] = "PASSIVE";
     else delete env["OMP_WAIT_POLICY"];
-    const child = spawn(options.python ?? torchPython(), [TORCH_SCRIPT, "--serve", "--threads", String(options.threads)], {
-      env,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    const child = spawn(
+      options.python ?? torchPython(),
+      [TORCH_SCRIPT, "--serve", "--threads", String(options.threads)],
+      {
+        env,
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
     let stderr = "";
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const server = new TorchServer(child);

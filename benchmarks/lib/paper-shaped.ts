@@ -9,14 +9,14 @@
 import { Layer } from "effect";
 import type { PipelineDefinition } from "../../pipeline/definition.ts";
 import type { PaperConfig } from "../../stages/config.ts";
-import { paperPipeline, STAGES } from "../../stages/index.ts";
+import { paperPipeline } from "../../stages/index.ts";
 import { withTrivialRun } from "./trivial-stages.ts";
 
 /** Use preset "paper" for the paper's sweep. */
 export const paperShapedPipeline: PipelineDefinition<PaperConfig, never> = {
   name: "paper-shaped-benchmark",
   version: paperPipeline.version,
-  stages: STAGES.map((stage) => withTrivialRun<PaperConfig>(stage)),
+  stages: paperPipeline.stages.map((stage) => withTrivialRun<PaperConfig>(stage)),
   config: paperPipeline.config,
   defaultConfig: paperPipeline.defaultConfig,
   presets: paperPipeline.presets,
@@ -24,4 +24,3 @@ export const paperShapedPipeline: PipelineDefinition<PaperConfig, never> = {
   configure: paperPipeline.configure,
   layer: () => Layer.empty,
 };
-

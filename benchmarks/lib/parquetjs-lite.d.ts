@@ -1,9 +1,8 @@
-/** Minimal typings for the parts of parquetjs-lite that benchmarks/lib/parquetjs-io.ts uses (the package ships none). */
+/** Typings for the parts of parquetjs-lite that benchmarks/lib/parquetjs-io.ts uses (the package ships none). */
 declare module "parquetjs-lite" {
   export interface FieldDefinition {
     type: string;
     optional?: boolean;
-    compression?: string;
   }
   export class ParquetSchema {
     constructor(fields: Record<string, FieldDefinition>);
@@ -11,7 +10,6 @@ declare module "parquetjs-lite" {
   export class ParquetWriter {
     static openFile(schema: ParquetSchema, path: string, opts?: Record<string, unknown>): Promise<ParquetWriter>;
     appendRow(row: Record<string, unknown>): Promise<void>;
-    setRowGroupSize(rows: number): void;
     close(): Promise<void>;
   }
   export interface ParquetCursor {
@@ -20,8 +18,7 @@ declare module "parquetjs-lite" {
   export class ParquetReader {
     readonly schema: { fields: Record<string, unknown> };
     static openFile(path: string): Promise<ParquetReader>;
-    getCursor(columns?: string[]): ParquetCursor;
-    getRowCount(): number | { toNumber(): number };
+    getCursor(): ParquetCursor;
     close(): Promise<void>;
   }
   const parquet: {

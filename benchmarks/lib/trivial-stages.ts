@@ -6,7 +6,7 @@
 import { writeFile } from "node:fs/promises";
 import { Effect, Layer, Schema } from "effect";
 import type { PipelineDefinition } from "../../pipeline/definition.ts";
-import { dependOn, StageIO, type Dependency, table, type AnyStage, type Cell, type ColumnType, type OutputSpec } from "../../pipeline/stage.ts";
+import { dependOn, StageIO, table, type AnyStage, type Cell, type ColumnType } from "../../pipeline/stage.ts";
 
 const dummyCell = (type: ColumnType): Cell =>
   type === "UTF8" ? "x" : type === "BOOLEAN" ? false : type === "BYTE_ARRAY" ? new Uint8Array([0]) : 0;
@@ -17,9 +17,11 @@ export const withTrivialRun = <C>(stage: AnyStage<C, unknown>): AnyStage<C, neve
   run: () =>
     Effect.gen(function* () {
       const io = yield* StageIO;
-      for (const [name, spec] of Object.entries(stage.outputs as Readonly<Record<string, OutputSpec>>)) {
+      for (const [name, spec] of Object.entries(stage.outputs)) {
         if (spec.kind === "table") {
-          const row = Object.fromEntries(Object.entries(spec.columns).map(([column, c]) => [column, dummyCell(c.type)]));
+          const row = Object.fromEntries(
+            Object.entries(spec.columns).map(([column, c]) => [column, dummyCell(c.type)]),
+          );
           yield* io.writeTable(name, [row]);
         } else {
           const file = io.outputPath(name);
@@ -58,12 +60,15 @@ export const layeredNode: AnyStage<LayeredConfig, never> = withTrivialRun<Layere
     const width = layerWidth(config.nodes);
     return Array.from({ length: config.nodes }, (_, i) => ({ layer: Math.floor(i / width), index: i % width }));
   },
-  inputs: (p: LayeredParams, config: LayeredConfig): Readonly<Record<string, Dependency>> => {
+  inputs: (p: LayeredParams, config: LayeredConfig) => {
     if (p.layer === 0) return {};
     const width = layerWidth(config.nodes);
     const fanIn = p.index % 2 === 0 ? 2 : 3;
     return Object.fromEntries(
-      Array.from({ length: fanIn }, (_, k) => [`in${k}`, dependOn(layeredNode, { layer: p.layer - 1, index: (p.index + k) % width })]),
+      Array.from({ length: fanIn }, (_, k) => [
+        `in${k}`,
+        dependOn(layeredNode, { layer: p.layer - 1, index: (p.index + k) % width }),
+      ]),
     );
   },
   label: (p: LayeredParams) => `${p.layer}.${p.index}`,
