@@ -140,6 +140,7 @@ export const executeDag = <C, R>(
                 (s, exit) => (Exit.isFailure(exit) ? Effect.promise(() => store.discard(s)) : Effect.void),
               );
               const io = makeStageIO(
+                dag,
                 node,
                 upstream,
                 staging,

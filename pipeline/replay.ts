@@ -25,7 +25,8 @@ import { canonicalJson } from "./hash.ts";
 import { parquetColumns, parquetRowCount, readParquetBatches } from "./parquet.ts";
 import { bindingOf, nodeKey, planDag, shortKey, type InputBinding } from "./plan.ts";
 import { makeReporter } from "./progress.ts";
-import type { Cell, OutputSpec } from "./stage.ts";
+import type { OutputSpec } from "./stage.ts";
+import type { Cell } from "./table.ts";
 
 /** What a command receives from the CLI: the same shape as the Context that pipeline/cli.ts builds. */
 export interface CommandContext<C, R> {

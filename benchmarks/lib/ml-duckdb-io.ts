@@ -11,7 +11,7 @@
  * Writers run with `threads = 1` so the file's bytes depend only on the rows (checked by the benchmark).
  */
 import { DOUBLE, DuckDBDataChunk, DuckDBInstance, INTEGER, type DuckDBConnection, type DuckDBType } from "@duckdb/node-api";
-import type { Row, TableOutput } from "../../pipeline/stage.ts";
+import type { Row, TableOutput } from "../../pipeline/table.ts";
 
 const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const quoteString = (text: string) => `'${text.replaceAll("'", "''")}'`;

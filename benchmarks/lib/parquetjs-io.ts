@@ -3,7 +3,7 @@
  * so that benchmarks/io.ts can measure the switch to hyparquet-writer/hyparquet against it. Same row checks, row
  * group size (8,192) and null handling as the old pipeline code; parquetjs-lite is a devDependency for this file alone.
  */
-import type { Cell, Row, TableOutput } from "../../pipeline/stage.ts";
+import type { Cell, Row, TableOutput } from "../../pipeline/table.ts";
 import { checkCell } from "../../pipeline/parquet.ts";
 
 type ParquetLib = typeof import("parquetjs-lite").default;
