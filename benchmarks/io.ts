@@ -31,7 +31,7 @@ import { loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { readParquetBatches, writeParquet } from "../pipeline/parquet.ts";
-import type { Row } from "../pipeline/stage.ts";
+import type { Row } from "../pipeline/table.ts";
 import { duckdbQuery, duckdbScanToJs, duckdbWriteGenerated, duckdbWriteParquet } from "./lib/ml-duckdb-io.ts";
 import { countOption, parseOptions, round, summarize, writeResults, type Summary } from "./lib/measure.ts";
 import { PROBE_TABLE, syntheticProbeRows } from "./lib/ml-probe-rows.ts";

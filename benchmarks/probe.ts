@@ -1,5 +1,5 @@
 /**
- * Probe overhead and memory: science/probe.ts probeModel (eval forward + per-block norm reductions + host transfer
+ * Probe overhead and memory: science/probe.ts probeBatches (eval forward + per-block norm reductions + host transfer
  * + rows in JS) against plain inference (model.forward in eval mode on the same images and batch size, logits read
  * back per batch), interleaved, on a He-initialised model with MNIST-shaped synthetic images. Also the whole probe
  * stage's data path: probe rows streamed into pipeline/parquet.ts writeParquet as stages/probe.ts does.
@@ -19,7 +19,7 @@ import { loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { selectBackend } from "../science/backend/select.ts";
-import { probeModel } from "../science/probe.ts";
+import { probeBatches } from "../science/probe.ts";
 import { createResNet, toModelInput, type ResNet, type TF } from "../science/resnet.ts";
 import {
   countOption,
@@ -110,10 +110,12 @@ async function overhead(): Promise<OverheadRow[]> {
   try {
     for (const blocks of settings.blocks) {
       const model = newModel(blocks);
-      const probeOptions = { batchSize: settings.batch, mean: MEAN, std: STD, onRows: () => {} };
+      const probeOptions = { batchSize: settings.batch, mean: MEAN, std: STD };
       const runs = {
         inference: () => inference(model, images, settings.images),
-        probe: () => probeModel(tf, model, data, probeOptions),
+        probe: async () => {
+          for await (const _batch of probeBatches(tf, model, data, probeOptions));
+        },
         probeWithParquet: () =>
           probeToParquet(
             tf,

@@ -132,6 +132,7 @@ export const executeDag = <C, R>(
               emit({ type: "start", id: node.id, reason });
               const staging = yield* store.stage(node.id).pipe(Effect.mapError(asStageError("cannot create a staging directory")));
               const io = makeStageIO(
+                dag,
                 node,
                 upstream,
                 staging,

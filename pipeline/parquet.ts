@@ -4,7 +4,7 @@
  * (Dremel) path: 30-65 us per probe row, about 2 minutes for the probe's 3-million-row table, ~10x slower per row than
  * this writer (benchmarks/io.ts, docs/benchmarks.md); it also rounded INT64 values beyond 2^53.
  */
-import type { Cell, ColumnType, Row, TableOutput } from "./stage.ts";
+import { describeColumn, type Cell, type Columns, type ColumnType, type FileColumn, type Row } from "./table.ts";
 
 type Reader = typeof import("hyparquet");
 type Writer = typeof import("hyparquet-writer");
@@ -30,13 +30,13 @@ const schemaElement = (name: string, type: ColumnType, optional: boolean): Schem
   ...(type === "UTF8" ? { type: "BYTE_ARRAY", converted_type: "UTF8" } : { type }),
 });
 
-const parquetSchema = (spec: TableOutput): SchemaElement[] => [
-  { name: "root", num_children: Object.keys(spec.columns).length },
-  ...Object.entries(spec.columns).map(([name, col]) => schemaElement(name, col.type, col.optional === true)),
+const parquetSchema = (columns: Columns): SchemaElement[] => [
+  { name: "root", num_children: Object.keys(columns).length },
+  ...Object.entries(columns).map(([name, col]) => schemaElement(name, col.type, col.optional === true)),
 ];
 
 /** A type check of one value against its column, so a stage bug fails with the column's name instead of bad bytes. */
-export const checkCell = (spec: TableOutput, row: Row, rowIndex: number): void => {
+export const checkCell = (spec: { readonly columns: Columns }, row: Row, rowIndex: number): void => {
   for (const [name, col] of Object.entries(spec.columns)) {
     const v = row[name];
     if (v === null || v === undefined) {
@@ -57,41 +57,63 @@ export const checkCell = (spec: TableOutput, row: Row, rowIndex: number): void =
   }
 };
 
-/** Writes rows to a Parquet file, one row group of ROW_GROUP_SIZE rows at a time; returns the row count. */
-export const writeParquet = async <T extends { readonly [K in keyof T]: Cell }>(
-  path: string,
-  spec: TableOutput,
-  rows: Iterable<T> | AsyncIterable<T>,
-): Promise<number> => {
+/** A Parquet file being written: rows go in checked and in order, one row group per ROW_GROUP_SIZE rows. */
+export interface ParquetTableWriter {
+  /** Checks and buffers one row, writing each full row group; throws on a row that does not fit the columns. */
+  readonly writeRow: (row: Row) => void;
+  /** Writes the last row group and the footer; returns the row count. */
+  readonly finish: () => number;
+}
+
+/** Creates (or truncates) a Parquet file for rows of the given columns. */
+export const openParquetWriter = async (path: string, columns: Columns): Promise<ParquetTableWriter> => {
   const { ParquetWriter, fileWriter } = await writer();
-  const columns = Object.entries(spec.columns);
+  const entries = Object.entries(columns);
+  const spec = { columns };
   // Uncompressed, as before: the tables are mostly float64 noise that Snappy barely shrinks, and it costs time both ways.
-  const out = new ParquetWriter({ writer: fileWriter(path), schema: parquetSchema(spec), codec: "UNCOMPRESSED", createdBy: CREATED_BY });
+  const out = new ParquetWriter({
+    writer: fileWriter(path),
+    schema: parquetSchema(columns),
+    codec: "UNCOMPRESSED",
+    createdBy: CREATED_BY,
+  });
   let batch: Row[] = [];
   let count = 0;
+  const int64 = (v: Cell) => (typeof v === "number" || typeof v === "bigint" ? BigInt(v) : null);
   const flush = () => {
     out.write({
-      columnData: columns.map(([name, col]) => ({
+      columnData: entries.map(([name, col]) => ({
         name,
-        data:
-          col.type === "INT64"
-            ? batch.map((r) => (r[name] === null || r[name] === undefined ? null : BigInt(r[name] as number | bigint)))
-            : batch.map((r) => r[name] ?? null),
+        data: col.type === "INT64" ? batch.map((r) => int64(r[name])) : batch.map((r) => r[name] ?? null),
       })),
       rowGroupSize: ROW_GROUP_SIZE,
     });
     batch = [];
   };
-  for await (const typed of rows) {
-    const row = typed as Row;
-    checkCell(spec, row, count);
-    batch.push(row);
-    count++;
-    if (batch.length === ROW_GROUP_SIZE) flush();
-  }
-  if (batch.length > 0) flush();
-  out.finish();
-  return count;
+  return {
+    writeRow: (row) => {
+      checkCell(spec, row, count);
+      batch.push(row);
+      count++;
+      if (batch.length === ROW_GROUP_SIZE) flush();
+    },
+    finish: () => {
+      if (batch.length > 0) flush();
+      out.finish();
+      return count;
+    },
+  };
+};
+
+/** Writes rows to a Parquet file, one row group of ROW_GROUP_SIZE rows at a time; returns the row count. */
+export const writeParquet = async (
+  path: string,
+  spec: { readonly columns: Columns },
+  rows: Iterable<Row> | AsyncIterable<Row>,
+): Promise<number> => {
+  const out = await openParquetWriter(path, spec.columns);
+  for await (const row of rows) out.writeRow(row);
+  return out.finish();
 };
 
 const openFile = async (path: string) => {
@@ -102,11 +124,17 @@ const openFile = async (path: string) => {
 
 export const parquetRowCount = async (path: string): Promise<number> => Number((await openFile(path)).metadata.num_rows);
 
+/** The columns of a file's footer, in order; UTF8 for UTF-8 strings. */
+const fileColumns = (metadata: import("hyparquet").FileMetaData): FileColumn[] =>
+  metadata.schema.slice(1).map((e) => ({
+    name: e.name,
+    type: e.converted_type === "UTF8" ? "UTF8" : String(e.type),
+    optional: e.repetition_type === "OPTIONAL",
+  }));
+
 /** Column names and types of a Parquet file, in order, as `name TYPE` (`?` marks a nullable column). */
 export const parquetColumns = async (path: string): Promise<string[]> =>
-  (await openFile(path)).metadata.schema
-    .slice(1)
-    .map((e) => `${e.name} ${e.converted_type === "UTF8" ? "UTF8" : e.type}${e.repetition_type === "OPTIONAL" ? "?" : ""}`);
+  fileColumns((await openFile(path)).metadata).map(describeColumn);
 
 /** INT64 cells read as numbers when exact, as bigints beyond 2^53; every absent value as null. */
 const normalise = (row: Record<string, unknown>): Row => {
@@ -118,22 +146,43 @@ const normalise = (row: Record<string, unknown>): Row => {
 };
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
+/** A Parquet file open for reading, one row group at a time. */
+export interface ParquetTableReader {
+  readonly columns: ReadonlyArray<FileColumn>;
+  readonly rowGroups: number;
+  /** The rows of one row group, in order; absent optional values read as null. */
+  readonly readRowGroup: (index: number) => Promise<Row[]>;
+}
+
+export const openParquetReader = async (path: string): Promise<ParquetTableReader> => {
+  const { parquetReadObjects } = await reader();
+  const { file, metadata } = await openFile(path);
+  const starts: number[] = [0];
+  for (const group of metadata.row_groups) starts.push(starts[starts.length - 1]! + Number(group.num_rows));
+  return {
+    columns: fileColumns(metadata),
+    rowGroups: metadata.row_groups.length,
+    readRowGroup: async (index) => {
+      const [rowStart, rowEnd] = [starts[index]!, starts[index + 1]!];
+      return (await parquetReadObjects({ file, metadata, rowStart, rowEnd, utf8: false })).map(normalise);
+    },
+  };
+};
+
 /** Streams rows in batches of at most `batchSize`, one row group read at a time; absent optional values read as null. */
 export const readParquetBatches = async (
   path: string,
   onBatch: (rows: ReadonlyArray<Row>) => Promise<void>,
   batchSize = ROW_GROUP_SIZE,
 ): Promise<number> => {
-  const { parquetReadObjects } = await reader();
-  const { file, metadata } = await openFile(path);
-  let start = 0;
-  for (const group of metadata.row_groups) {
-    const end = start + Number(group.num_rows);
-    const rows = (await parquetReadObjects({ file, metadata, rowStart: start, rowEnd: end, utf8: false })).map(normalise);
+  const table = await openParquetReader(path);
+  let count = 0;
+  for (let group = 0; group < table.rowGroups; group++) {
+    const rows = await table.readRowGroup(group);
     for (let k = 0; k < rows.length; k += batchSize) await onBatch(rows.slice(k, k + batchSize));
-    start = end;
+    count += rows.length;
   }
-  return start;
+  return count;
 };
 
 export const readParquet = async (path: string): Promise<Row[]> => {

@@ -1,18 +1,17 @@
 /**
- * The StageIO service bound to one running node: its upstream artifacts (read-only), its staging directory (where its
- * outputs are written before the atomic commit) and its durable scratch directory.
+ * The StageIO service bound to one running node: its upstream artifacts (read-only, each table checked against the
+ * upstream stage's declaration), its staging directory (where its outputs are written before the atomic commit) and
+ * its durable scratch directory.
  */
 import { join } from "node:path";
-import { Effect } from "effect";
+import { Chunk, Effect, Stream } from "effect";
 import type { StoreService } from "../cache/service.ts";
 import type { Staging } from "../cache/store.ts";
 import type { NodeResult } from "./executor.ts";
-import type { DagNode } from "./graph.ts";
-import { readParquet, readParquetBatches, writeParquet } from "./parquet.ts";
-import { StageError, type Row, type StageIOService } from "./stage.ts";
-
-const tryStage = <A>(what: string, f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (e) => new StageError({ message: `${what}: ${(e as Error)?.message ?? e}` }) });
+import type { Dag, DagNode } from "./graph.ts";
+import { openParquetReader, openParquetWriter } from "./parquet.ts";
+import { attempt, attemptPromise, fail, StageError, type StageIOService } from "./stage.ts";
+import { columnMismatch, type Row } from "./table.ts";
 
 interface StagedArtifact {
   readonly file: string;
@@ -23,6 +22,7 @@ interface StagedArtifact {
 
 /** Binds StageIO to one node: its upstream artifacts (read-only), its staging directory and its scratch directory. */
 export const makeStageIO = <C, R>(
+  dag: Dag<C, R>,
   node: DagNode<C, R>,
   upstream: Readonly<Record<string, NodeResult>>,
   staging: Staging,
@@ -34,6 +34,10 @@ export const makeStageIO = <C, R>(
   const written = new Map<string, StagedArtifact>();
   const runtime: Record<string, unknown> = {};
   const outputs = node.stage.outputs;
+  const upstreamNode = (input: string) => {
+    const id = node.deps[input];
+    return id === undefined ? undefined : dag.nodes.get(id);
+  };
 
   const artifactPath = (input: string, artifact: string): Effect.Effect<string, StageError> => {
     const r = upstream[input];
@@ -45,40 +49,65 @@ export const makeStageIO = <C, R>(
     return Effect.succeed(join(r.dir!, entry.file));
   };
 
+  /** An upstream table opened for reading, once its columns are checked against the upstream stage's declaration. */
+  const openTable = (input: string, artifact: string) =>
+    Effect.gen(function* () {
+      const path = yield* artifactPath(input, artifact);
+      const what = `input ${input} (${upstream[input]!.id}) table "${artifact}"`;
+      const spec = upstreamNode(input)?.stage.outputs[artifact];
+      if (spec?.kind !== "table") return yield* fail(`${what} is not a declared table`);
+      const table = yield* attemptPromise(`cannot read ${what}`, () => openParquetReader(path));
+      const mismatch = columnMismatch(table.columns, spec.columns);
+      if (mismatch !== undefined) return yield* fail(`${what}: ${mismatch}`);
+      return {
+        table,
+        readRowGroup: (index: number) => attemptPromise(`cannot read ${what}`, () => table.readRowGroup(index)),
+      };
+    });
+
   const service: StageIOService = {
     inputNames: Object.keys(node.deps),
-    inputParams: (input) => {
-      const depId = node.deps[input];
-      return depId === undefined ? undefined : upstream[input]?.manifest?.params;
-    },
+    inputStage: (input) => upstreamNode(input)?.stage.name,
+    inputParams: (input) => upstreamNode(input)?.params,
     inputRuntime: (input) => upstream[input]?.manifest?.runtime ?? {},
     readTable: (input, artifact) =>
-      Effect.flatMap(artifactPath(input, artifact), (path) =>
-        tryStage(`cannot read ${input}/${artifact}`, () => readParquet(path)),
-      ),
-    forEachRowBatch: (input, artifact, onBatch) =>
-      Effect.flatMap(artifactPath(input, artifact), (path) =>
-        Effect.flatMap(Effect.runtime<never>(), (rt) =>
-          tryStage(`cannot read ${input}/${artifact}`, () =>
-            readParquetBatches(path, (rows: ReadonlyArray<Row>) =>
-              Effect.runPromise(Effect.provide(onBatch(rows), rt)),
-            ),
+      Effect.gen(function* () {
+        const { table, readRowGroup } = yield* openTable(input, artifact);
+        const rows: Row[] = [];
+        for (let group = 0; group < table.rowGroups; group++) {
+          for (const row of yield* readRowGroup(group)) rows.push(row);
+        }
+        return rows;
+      }),
+    streamTable: (input, artifact) =>
+      Stream.unwrap(
+        Effect.map(openTable(input, artifact), ({ table, readRowGroup }) =>
+          Stream.range(0, table.rowGroups - 1).pipe(
+            Stream.mapEffect(readRowGroup),
+            Stream.mapConcatChunk((rows) => Chunk.unsafeFromArray(rows)),
           ),
         ),
-      ).pipe(Effect.asVoid),
+      ),
     inputPath: artifactPath,
-    writeTable: (artifact, rows) => {
-      const spec = outputs[artifact];
-      if (spec === undefined || spec.kind !== "table") {
-        return Effect.fail(new StageError({ message: `${node.stage.name} declares no table output "${artifact}"` }));
-      }
-      const file = `${artifact}.parquet`;
-      return tryStage(`cannot write ${artifact}`, () => writeParquet(join(staging.dir, file), spec, rows)).pipe(
-        Effect.map((count) => {
-          written.set(artifact, { file, kind: "table", rows: count, schema: spec.columns });
-        }),
-      );
-    },
+    writeTable: (artifact, rows) =>
+      Effect.gen(function* () {
+        const spec = outputs[artifact];
+        if (spec === undefined || spec.kind !== "table") {
+          return yield* fail(`${node.stage.name} declares no table output "${artifact}"`);
+        }
+        const file = `${artifact}.parquet`;
+        const what = `cannot write ${artifact}`;
+        const out = yield* attemptPromise(what, () => openParquetWriter(join(staging.dir, file), spec.columns));
+        if (Stream.StreamTypeId in rows) {
+          yield* Stream.runForEachChunk(rows, (chunk) => attempt(what, () => Chunk.forEach(chunk, out.writeRow)));
+        } else {
+          yield* attempt(what, () => {
+            for (const row of rows) out.writeRow(row);
+          });
+        }
+        const count = yield* attempt(what, out.finish);
+        written.set(artifact, { file, kind: "table", rows: count, schema: spec.columns });
+      }),
     outputPath: (artifact) => {
       const spec = outputs[artifact];
       if (spec === undefined || spec.kind !== "file") {
@@ -109,4 +138,3 @@ export const makeStageIO = <C, R>(
 
   return { service, finish, runtime };
 };
-

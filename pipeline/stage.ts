@@ -5,31 +5,11 @@
  * one DAG node per parameter value. The engine knows nothing about what a stage computes; a stage knows nothing
  * about the cache: it reads its inputs and writes its outputs through the `StageIO` service.
  */
-import { Context, Data, Effect, Schema } from "effect";
+import { Context, Data, Effect, Schema, type Stream } from "effect";
+import type { Row, RowOf, TableOutput } from "./table.ts";
 
 /** Where a stage wants to run; gpu stages are additionally limited to the number of GPUs. */
 export type Resource = "cpu" | "gpu";
-
-/** Parquet physical column types the engine's table writer supports. */
-export type ColumnType = "INT32" | "INT64" | "DOUBLE" | "BOOLEAN" | "UTF8" | "BYTE_ARRAY";
-
-export interface ColumnSpec {
-  readonly type: ColumnType;
-  /** A nullable column (null/undefined values allowed). */
-  readonly optional?: boolean;
-}
-
-/** A Parquet table artifact with a fixed schema. */
-export interface TableOutput {
-  readonly kind: "table";
-  readonly columns: Readonly<Record<string, ColumnSpec>>;
-  readonly description: string;
-  /**
-   * Bytes that legitimately differ between identical runs (wall times). A volatile artifact is cached like any
-   * other but left out of downstream keys and replay comparisons, so it never invalidates anything.
-   */
-  readonly volatile?: boolean;
-}
 
 /** An opaque file artifact (e.g. a model's weights) that the stage writes itself. */
 export interface FileOutput {
@@ -39,75 +19,67 @@ export interface FileOutput {
 
 export type OutputSpec = TableOutput | FileOutput;
 
-export const table = (description: string, columns: Readonly<Record<string, ColumnSpec>>): TableOutput => ({
-  kind: "table",
-  columns,
-  description,
-});
-
-export const volatileTable = (description: string, columns: Readonly<Record<string, ColumnSpec>>): TableOutput => ({
-  kind: "table",
-  columns,
-  description,
-  volatile: true,
-});
+/** A stage's outputs by artifact name. */
+export type Outputs = Readonly<Record<string, OutputSpec>>;
 
 export const file = (description: string): FileOutput => ({ kind: "file", description });
 
-/**
- * Column specs from a compact list, `"dataset:UTF8 depth:INT32 scaledStd:DOUBLE?"`, where `?` marks a nullable
- * column. Keeps wide analysis tables declarable in one line each.
- */
-export const columns = (spec: string): Record<string, ColumnSpec> =>
-  Object.fromEntries(
-    spec
-      .trim()
-      .split(/\s+/)
-      .map((entry) => {
-        const m = /^(\w+):(INT32|INT64|DOUBLE|BOOLEAN|UTF8|BYTE_ARRAY)(\?)?$/.exec(entry);
-        if (m === null) throw new Error(`bad column spec "${entry}"`);
-        return [m[1]!, m[3] === "?" ? { type: m[2] as ColumnType, optional: true } : { type: m[2] as ColumnType }];
-      }),
-  );
+/** Type only: the stage a dependency points at. */
+declare const UpstreamStage: unique symbol;
 
-/** A reference to another node: a stage name and its (encoded) parameters. */
-export interface Dependency {
+/** A reference to another node: a stage name and its (encoded) parameters; typed by the stage it points at. */
+export interface Dependency<S = unknown> {
   readonly stage: string;
   readonly params: unknown;
+  readonly [UpstreamStage]?: S;
 }
 
-/** One value of a table row, as pipeline/parquet.ts reads and writes it (INT64: number when exact, else bigint). */
-export type Cell = number | string | boolean | bigint | Uint8Array | null | undefined;
-export type Row = Readonly<Record<string, Cell>>;
+/** A stage's inputs by local name. */
+export type Inputs = Readonly<Record<string, Dependency>>;
 
 /** A failure a stage reports on purpose: a one-line message for the user, no stack trace. */
 export class StageError extends Data.TaggedError("StageError")<{ readonly message: string }> {}
 
 export const fail = (message: string) => Effect.fail(new StageError({ message }));
 
-/** The engine's view of the running node: inputs to read, outputs to write, progress to report. */
+/** The message of anything thrown, for one-line errors. */
+export const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** Runs `f`; what it throws becomes a StageError `what: message`. */
+export const attempt = <A>(what: string, f: () => A): Effect.Effect<A, StageError> =>
+  Effect.try({ try: f, catch: (e) => new StageError({ message: `${what}: ${errorMessage(e)}` }) });
+
+/** Awaits `f`; its rejection becomes a StageError `what: message`. The signal aborts when the fiber is interrupted. */
+export const attemptPromise = <A>(
+  what: string,
+  f: (signal: AbortSignal) => PromiseLike<A>,
+): Effect.Effect<A, StageError> =>
+  Effect.tryPromise({ try: f, catch: (e) => new StageError({ message: `${what}: ${errorMessage(e)}` }) });
+
+/** Rows a table writer consumes: any iterable, or a stream (e.g. produced batch by batch while it is written). */
+export type TableRows<A> = Iterable<A> | Stream.Stream<A, StageError>;
+
+/**
+ * The engine's view of the running node, by artifact and input name: inputs to read, outputs to write, progress to
+ * report. Stages see it typed by their declaration (`StageIOOf`); this untyped form is what the engine provides.
+ */
 export interface StageIOService {
   /** Local names of this node's inputs, in declaration order. */
   readonly inputNames: ReadonlyArray<string>;
-  /** The (encoded) parameters of the upstream node bound to an input. */
+  /** The name of the stage an input is bound to. */
+  readonly inputStage: (input: string) => string | undefined;
+  /** The decoded parameters of the upstream node bound to an input. */
   readonly inputParams: (input: string) => unknown;
   /** The run-time facts an upstream node recorded (backend, versions, threads): for reports, not part of any key. */
   readonly inputRuntime: (input: string) => Readonly<Record<string, unknown>>;
-  /** Reads every row of an upstream table artifact. */
+  /** Reads every row of an upstream table artifact, checked against the table's declaration. */
   readonly readTable: (input: string, artifact: string) => Effect.Effect<ReadonlyArray<Row>, StageError>;
-  /** Streams the rows of an upstream table artifact in order, one callback per row batch. */
-  readonly forEachRowBatch: (
-    input: string,
-    artifact: string,
-    onBatch: (rows: ReadonlyArray<Row>) => Effect.Effect<void, StageError>,
-  ) => Effect.Effect<void, StageError>;
+  /** The rows of an upstream table artifact in order, one chunk per row group (memory does not grow with the table). */
+  readonly streamTable: (input: string, artifact: string) => Stream.Stream<Row, StageError>;
   /** Absolute path of an upstream file artifact (read-only). */
   readonly inputPath: (input: string, artifact: string) => Effect.Effect<string, StageError>;
-  /** Writes a declared table output; rows may be any (async) iterable, written in order. */
-  readonly writeTable: <T extends { readonly [K in keyof T]: Cell }>(
-    artifact: string,
-    rows: Iterable<T> | AsyncIterable<T>,
-  ) => Effect.Effect<void, StageError>;
+  /** Writes a declared table output, rows in order; a stream is consumed as it is produced. */
+  readonly writeTable: (artifact: string, rows: TableRows<Row>) => Effect.Effect<void, StageError>;
   /** Absolute path where the stage must write a declared file output itself. */
   readonly outputPath: (artifact: string) => string;
   /** A durable directory private to this node that survives crashes (checkpoints); removed after the node succeeds. */
@@ -122,11 +94,58 @@ export interface StageIOService {
 
 export class StageIO extends Context.Tag("pipeline/StageIO")<StageIO, StageIOService>() {}
 
+type TableNames<O> = { readonly [K in keyof O]: O[K] extends TableOutput<unknown> ? K : never }[keyof O] & string;
+/** Outputs that may be files (every name, for an `Outputs` record declared without literal names). */
+type FileNames<O> = { readonly [K in keyof O]: FileOutput extends O[K] ? K : never }[keyof O] & string;
+type OutputsOf<S> = S extends { readonly outputs: infer O } ? O : never;
+type ParamsOf<S> = S extends { readonly params: Schema.Schema<infer P, infer _I, never> } ? P : never;
+type UpstreamOf<D> = D extends Dependency<infer S> ? S : never;
+
+/** One upstream node as a stage sees it: its parameters and typed reads of its artifacts. */
+export interface Upstream<S> {
+  /** The local input name. */
+  readonly name: string;
+  readonly params: ParamsOf<S>;
+  /** The run-time facts the upstream node recorded (backend, versions, threads). */
+  readonly runtime: Readonly<Record<string, unknown>>;
+  readonly readTable: <A extends TableNames<OutputsOf<S>>>(
+    artifact: A,
+  ) => Effect.Effect<ReadonlyArray<RowOf<OutputsOf<S>[A]>>, StageError>;
+  readonly streamTable: <A extends TableNames<OutputsOf<S>>>(
+    artifact: A,
+  ) => Stream.Stream<RowOf<OutputsOf<S>[A]>, StageError>;
+  /** Absolute path of a file artifact (read-only). */
+  readonly path: (artifact: FileNames<OutputsOf<S>>) => Effect.Effect<string, StageError>;
+}
+
+/** StageIO typed by a stage's inputs `I` and outputs `O`: what a stage's `run` receives. */
+export interface StageIOOf<I, O> extends Pick<StageIOService, "scratchDir" | "log" | "progress" | "recordRuntime"> {
+  /** A declared input. */
+  readonly input: <K extends keyof I & string>(name: K) => Upstream<UpstreamOf<I[K]>>;
+  /** Every input bound to a node of `stage`, in declaration order: the runs a stage fans in over. */
+  readonly inputsOf: <S extends AnyStageDefinition>(stage: S) => ReadonlyArray<Upstream<S>>;
+  readonly writeTable: <A extends TableNames<O>>(
+    artifact: A,
+    rows: TableRows<RowOf<O[A]>>,
+  ) => Effect.Effect<void, StageError>;
+  readonly outputPath: (artifact: FileNames<O>) => string;
+}
+
+/** What every stage definition has, whatever its types: enough to name it as an upstream stage. */
+interface AnyStageDefinition {
+  readonly name: string;
+  // `any` lets a stage of any parameter type be passed where only its name and declaration are read.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly params: Schema.Schema<any, any, never>;
+  readonly outputs: Outputs;
+}
+
 /**
- * A stage declaration. `P` is the decoded parameter type, `C` the pipeline's configuration type and `R` the
- * services the stage needs beyond StageIO (provided by the pipeline definition's layer).
+ * A stage declaration as the engine sees it. `P` is the decoded parameter type, `C` the pipeline's configuration
+ * type, `R` the services the stage needs beyond StageIO (provided by the pipeline definition's layer), `I` and `O` its
+ * inputs and outputs (which type its reads and writes).
  */
-export interface StageDefinition<P, C, R = never> {
+export interface StageDefinition<P, C, R = never, I extends Inputs = Inputs, O extends Outputs = Outputs> {
   readonly name: string;
   /** Bump to invalidate every cached artifact of this stage (a change of what it computes). */
   readonly version: string;
@@ -136,8 +155,8 @@ export interface StageDefinition<P, C, R = never> {
   /** The nodes this stage stands for when it is the target under a configuration. */
   readonly instances: (config: C) => ReadonlyArray<P>;
   /** Upstream nodes, by local input name. */
-  readonly inputs: (params: P, config: C) => Readonly<Record<string, Dependency>>;
-  readonly outputs: Readonly<Record<string, OutputSpec>>;
+  readonly inputs: (params: P, config: C) => I;
+  readonly outputs: O;
   /** A short human label for a node, e.g. `mnist,L=4`; defaults to all parameters. */
   readonly label?: (params: P) => string;
   readonly run: (params: P) => Effect.Effect<void, StageError, StageIO | R>;
@@ -147,11 +166,51 @@ export interface StageDefinition<P, C, R = never> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyStage<C, R> = StageDefinition<any, C, R | StageIO>;
 
-/** Identity helper that infers a stage's types from its declaration. */
-export const defineStage = <P, C, R = never>(stage: StageDefinition<P, C, R>): StageDefinition<P, C, R> => stage;
+/** What a stage module declares: its `run` gets the node's StageIO typed by the stage's inputs and outputs. */
+export interface StageDeclaration<P, C, R, I extends Inputs, O extends Outputs>
+  extends Omit<StageDefinition<P, C, R, I, O>, "run"> {
+  readonly run: (params: P, io: StageIOOf<I, O>) => Effect.Effect<void, StageError, R>;
+}
+
+/**
+ * StageIO typed by a declaration. The casts are sound because the engine checks every table it reads against the
+ * declaration its row type comes from, and writes only rows that fit the declared columns.
+ */
+const typedIO = <I, O>(io: StageIOService): StageIOOf<I, O> => {
+  const upstream = <S>(name: string): Upstream<S> => ({
+    name,
+    params: io.inputParams(name) as ParamsOf<S>,
+    runtime: io.inputRuntime(name),
+    readTable: (artifact) => io.readTable(name, artifact) as Effect.Effect<ReadonlyArray<never>, StageError>,
+    streamTable: (artifact) => io.streamTable(name, artifact) as Stream.Stream<never, StageError>,
+    path: (artifact) => io.inputPath(name, artifact),
+  });
+  return {
+    scratchDir: io.scratchDir,
+    log: io.log,
+    progress: io.progress,
+    recordRuntime: io.recordRuntime,
+    input: (name) => upstream(name),
+    inputsOf: (stage) =>
+      io.inputNames.filter((name) => io.inputStage(name) === stage.name).map((name) => upstream(name)),
+    writeTable: (artifact, rows) => io.writeTable(artifact, rows as TableRows<Row>),
+    outputPath: io.outputPath,
+  };
+};
+
+/** Declares a stage: infers its types from the declaration and hands its `run` the typed StageIO. */
+export const defineStage = <P, C, R = never, I extends Inputs = Inputs, O extends Outputs = Outputs>(
+  stage: StageDeclaration<P, C, R, I, O>,
+): StageDefinition<P, C, R, I, O> => ({
+  ...stage,
+  run: (params) => Effect.flatMap(StageIO, (io) => stage.run(params, typedIO<I, O>(io))),
+});
 
 /** Builds a dependency on a stage with typed parameters. */
-export const dependOn = <P, C, R>(stage: StageDefinition<P, C, R>, params: P): Dependency => ({
+export const dependOn = <P, C, R, I extends Inputs, O extends Outputs>(
+  stage: StageDefinition<P, C, R, I, O>,
+  params: P,
+): Dependency<StageDefinition<P, C, R, I, O>> => ({
   stage: stage.name,
   params: Schema.encodeSync(stage.params)(params),
 });

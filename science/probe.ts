@@ -9,26 +9,34 @@
  * The model runs in eval mode (BN moving statistics). Per image, only norms are reduced on the
  * backend (float32, one pass each): that of x_{l+1}, which is also the next block's x_l, that of
  * F(x_l), and that of x_l at a section's first block. Only [3 * blocks, batch] numbers are
- * downloaded per batch; ratios and the dot product are taken in float64 JS. Rows are streamed batch by batch to a callback, so memory does not grow with the number of
- * images. Cost over plain inference: benchmarks/probe.ts.
+ * downloaded per batch; ratios and the dot product are taken in float64 JS. Rows come batch by batch, each batch
+ * computed when the consumer asks for it, so memory does not grow with the number of images. Cost over plain
+ * inference: benchmarks/probe.ts.
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import { Schema } from "effect";
+import { Double, Int32 } from "../pipeline/table.ts";
 import { imageNorms } from "./native.ts";
 import { type ResNet, type TF, toModelInput } from "./resnet.ts";
 
-export interface ProbeRow {
-  /** 1..3 */
-  readonly section: number;
-  /** 1..L within the section */
-  readonly block: number;
+/** One probe measurement: one residual block applied to one image (a row of the probe stage's table). */
+export const ProbeRowSchema = Schema.Struct({
+  /** Section 0, 1 or 2. */
+  section: Int32,
+  /** Block 0..L-1 within its section. */
+  block: Int32,
   /** Index of the image in the probed set (0-based). */
-  readonly image: number;
-  readonly abs: number;
-  readonly scaled: number | null;
-  readonly cosine: number | null;
-  readonly inputNorm: number;
-  readonly outputNorm: number;
-}
+  image: Int32,
+  /** ||x_{l+1} - x_l||_2 over all H, W, C values of the image. */
+  abs: Double,
+  /** abs / ||x_l||_2; null when ||x_l|| = 0. */
+  scaled: Schema.NullOr(Double),
+  /** cos(x_l, x_{l+1}); null when either norm is 0. */
+  cosine: Schema.NullOr(Double),
+  inputNorm: Double,
+  outputNorm: Double,
+});
+export type ProbeRow = typeof ProbeRowSchema.Type;
 
 /** Images to probe: uint8 N*H*W*C, HWC interleaved (labels are not needed). */
 export interface ProbeImages {
@@ -41,12 +49,14 @@ export interface ProbeOptions {
   /** Per-channel normalisation on the 0..1 scale, as used in training. */
   readonly mean: ReadonlyArray<number>;
   readonly std: ReadonlyArray<number>;
-  /**
-   * Receives the rows of one batch, ordered by section, block, then image; awaited before the
-   * next batch runs (back-pressure for writers).
-   */
-  readonly onRows: (rows: ReadonlyArray<ProbeRow>) => void | Promise<void>;
-  readonly onProgress?: (imagesDone: number, imagesTotal: number) => void;
+}
+
+/** The rows of one batch of images, ordered by section, block, then image. */
+export interface ProbeBatch {
+  readonly rows: ReadonlyArray<ProbeRow>;
+  /** Images probed so far, this batch included. */
+  readonly imagesDone: number;
+  readonly imagesTotal: number;
 }
 
 export interface ProbeSummary {
@@ -58,17 +68,34 @@ export interface ProbeSummary {
   readonly zeroOutputNorm: number;
 }
 
-/** Runs every image through `model` in eval mode and streams the per (block, image) rows. */
-export async function probeModel(tf: TF, model: ResNet, data: ProbeImages, options: ProbeOptions): Promise<ProbeSummary> {
+export const EMPTY_PROBE_SUMMARY: ProbeSummary = { images: 0, rows: 0, zeroInputNorm: 0, zeroOutputNorm: 0 };
+
+/** The summary after one more batch. */
+export const addToSummary = (summary: ProbeSummary, batch: ProbeBatch): ProbeSummary => {
+  let { zeroInputNorm, zeroOutputNorm } = summary;
+  for (const r of batch.rows) {
+    if (r.inputNorm === 0) zeroInputNorm++;
+    else if (r.outputNorm === 0) zeroOutputNorm++;
+  }
+  return { images: batch.imagesDone, rows: summary.rows + batch.rows.length, zeroInputNorm, zeroOutputNorm };
+};
+
+/**
+ * Runs every image through `model` in eval mode, `batchSize` images at a time, and yields each batch's rows; a batch
+ * is computed only when the consumer asks for the next one (back-pressure for writers).
+ */
+export async function* probeBatches(
+  tf: TF,
+  model: ResNet,
+  data: ProbeImages,
+  options: ProbeOptions,
+): AsyncGenerator<ProbeBatch> {
   const [h, w, c] = model.config.inputShape;
   const perImage = h * w * c;
   if (data.images.length !== data.count * perImage) {
     throw new RangeError(`probe: expected ${data.count * perImage} pixel bytes, got ${data.images.length}`);
   }
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new RangeError("probe: batchSize must be >= 1");
-  let rows = 0;
-  let zeroInputNorm = 0;
-  let zeroOutputNorm = 0;
   for (let start = 0; start < data.count; start += options.batchSize) {
     const end = Math.min(data.count, start + options.batchSize);
     const n = end - start;
@@ -82,7 +109,8 @@ export async function probeModel(tf: TF, model: ResNet, data: ProbeImages, optio
       model.forward(toModelInput(tf, pixels, options.mean, options.std), {
         training: false,
         onBlock: (section, block, xIn, xOut, perturbation) => {
-          blocks.push({ section, block });
+          // The model numbers sections and blocks from 1; the table from 0.
+          blocks.push({ section: section - 1, block: block - 1 });
           const outNorm = imageNorms(tf, xOut);
           norms.push(previous?.output === xIn ? previous.norm : imageNorms(tf, xIn), outNorm, imageNorms(tf, perturbation));
           previous = { output: xOut, norm: outNorm };
@@ -96,7 +124,7 @@ export async function probeModel(tf: TF, model: ResNet, data: ProbeImages, optio
     } finally {
       stacked.dispose();
     }
-    const batchRows: ProbeRow[] = [];
+    const rows: ProbeRow[] = [];
     blocks.forEach(({ section, block }, k) => {
       const base = k * 3 * n;
       for (let i = 0; i < n; i++) {
@@ -105,22 +133,17 @@ export async function probeModel(tf: TF, model: ResNet, data: ProbeImages, optio
         const abs = values[base + 2 * n + i]!;
         let scaled: number | null = null;
         let cosine: number | null = null;
-        if (inputNorm === 0) zeroInputNorm++;
-        else {
+        if (inputNorm !== 0) {
           scaled = abs / inputNorm;
-          if (outputNorm === 0) zeroOutputNorm++;
-          else {
+          if (outputNorm !== 0) {
             // <x_l, x_{l+1}> from |x_{l+1} - x_l|^2 = |x_l|^2 + |x_{l+1}|^2 - 2 <x_l, x_{l+1}>, in float64.
             const dot = (inputNorm * inputNorm + outputNorm * outputNorm - abs * abs) / 2;
             cosine = Math.min(1, Math.max(-1, dot / (inputNorm * outputNorm)));
           }
         }
-        batchRows.push({ section, block, image: start + i, abs, scaled, cosine, inputNorm, outputNorm });
+        rows.push({ section, block, image: start + i, abs, scaled, cosine, inputNorm, outputNorm });
       }
     });
-    rows += batchRows.length;
-    await options.onRows(batchRows);
-    options.onProgress?.(end, data.count);
+    yield { rows, imagesDone: end, imagesTotal: data.count };
   }
-  return { images: data.count, rows, zeroInputNorm, zeroOutputNorm };
 }

@@ -3,29 +3,25 @@
  * its position in its section; per section the computational distance d, the scaled distance, d/L and d_scaled/L;
  * network totals; test error per run. Streams the probe tables, so memory grows with blocks, not images.
  */
-import { Effect, Schema } from "effect";
-import { combineRuns, RunAccumulator, type ProbeRow, type RunAggregate } from "../science/analysis.ts";
-import { columns, defineStage, dependOn, fail, StageError, StageIO, table } from "../pipeline/stage.ts";
+import { Effect, Schema, Stream } from "effect";
+import {
+  BlockSeedSummaryRowSchema,
+  BlockStatsRowSchema,
+  combineRuns,
+  RunAccumulator,
+  SectionSeedSummaryRowSchema,
+  SectionStatsRowSchema,
+  type RunAggregate,
+} from "../science/analysis.ts";
+import { attempt, defineStage, dependOn, fail } from "../pipeline/stage.ts";
+import { table } from "../pipeline/table.ts";
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
 import { probe } from "./probe.ts";
 import { train } from "./train.ts";
 
+/** Input names of one run's train and probe nodes (part of the node's key: never change them). */
 const probeInput = (L: number, seed: number) => `probe[L=${L},seed=${seed}]`;
 const trainInput = (L: number, seed: number) => `train[L=${L},seed=${seed}]`;
-
-export const BLOCK_COLUMNS =
-  "dataset:UTF8 depth:INT32 seed:INT32 section:INT32 block:INT32 position:DOUBLE images:INT32 zeroNormImages:INT32 " +
-  "undefinedCosineImages:INT32 absMean:DOUBLE absStd:DOUBLE? scaledMean:DOUBLE? scaledStd:DOUBLE? cosineMean:DOUBLE? cosineStd:DOUBLE?";
-export const SECTION_COLUMNS =
-  "dataset:UTF8 depth:INT32 seed:INT32 section:INT32 blocks:INT32 images:INT32 zeroNormImages:INT32 distance:DOUBLE " +
-  "scaledDistance:DOUBLE? meanPerturbation:DOUBLE meanScaledPerturbation:DOUBLE? testError:DOUBLE?";
-export const SECTION_SEEDS_COLUMNS =
-  "dataset:UTF8 depth:INT32 section:INT32 blocks:INT32 seeds:INT32 distance:DOUBLE distanceSeedStd:DOUBLE? " +
-  "scaledDistance:DOUBLE? scaledDistanceSeedStd:DOUBLE? meanPerturbation:DOUBLE meanPerturbationSeedStd:DOUBLE? " +
-  "meanScaledPerturbation:DOUBLE? meanScaledPerturbationSeedStd:DOUBLE? testError:DOUBLE? testErrorSeedStd:DOUBLE?";
-export const BLOCK_SEEDS_COLUMNS =
-  "dataset:UTF8 depth:INT32 section:INT32 block:INT32 position:DOUBLE seeds:INT32 absMean:DOUBLE absMeanSeedStd:DOUBLE? " +
-  "scaledMean:DOUBLE? scaledMeanSeedStd:DOUBLE? cosineMean:DOUBLE? cosineMeanSeedStd:DOUBLE?";
 
 export const aggregate = defineStage({
   name: "aggregate",
@@ -46,42 +42,41 @@ export const aggregate = defineStage({
     ),
   label: (p) => p.dataset,
   outputs: {
-    blocks: table("per (depth, seed, section, block): statistics over images; section -1 never appears here", columns(BLOCK_COLUMNS)),
-    sections: table("per (depth, seed, section): distances and mean perturbations; section -1 = whole network", columns(SECTION_COLUMNS)),
-    blocksAcrossSeeds: table("per (depth, section, block): means over seeds with their std", columns(BLOCK_SEEDS_COLUMNS)),
-    sectionsAcrossSeeds: table("per (depth, section): means over seeds with their std", columns(SECTION_SEEDS_COLUMNS)),
+    blocks: table(
+      "per (depth, seed, section, block): statistics over images; section -1 never appears here",
+      BlockStatsRowSchema,
+    ),
+    sections: table(
+      "per (depth, seed, section): distances and mean perturbations; section -1 = whole network",
+      SectionStatsRowSchema,
+    ),
+    blocksAcrossSeeds: table("per (depth, section, block): means over seeds with their std", BlockSeedSummaryRowSchema),
+    sectionsAcrossSeeds: table("per (depth, section): means over seeds with their std", SectionSeedSummaryRowSchema),
   },
-  run: (p) =>
+  run: (p, io) =>
     Effect.gen(function* () {
-      const io = yield* StageIO;
-      const runs = io.inputNames.filter((n) => n.startsWith("probe[")).map((n) => {
-        const m = /^probe\[L=(\d+),seed=(\d+)\]$/.exec(n)!;
-        return { L: Number(m[1]), seed: Number(m[2]) };
-      });
+      const trains = io.inputsOf(train);
+      const probes = io.inputsOf(probe);
       const finished: RunAggregate[] = [];
-      for (const [i, { L, seed }] of runs.entries()) {
-        yield* io.progress({ fraction: i / runs.length, message: `L=${L} seed=${seed}` });
-        const epochs = yield* io.readTable(trainInput(L, seed), "epochs");
+      for (const [i, probed] of probes.entries()) {
+        const { L, seed } = probed.params;
+        yield* io.progress({ fraction: i / probes.length, message: `L=${L} seed=${seed}` });
+        const trained = trains.find((t) => t.params.L === L && t.params.seed === seed);
+        if (trained === undefined) return yield* fail(`aggregate has no train input for L=${L} seed=${seed}`);
+        const epochs = yield* trained.readTable("epochs");
         const lastEpoch = epochs.reduce<(typeof epochs)[number] | undefined>(
-          (a, r) => (a === undefined || (r.epoch as number) > (a.epoch as number) ? r : a),
+          (a, r) => (a === undefined || r.epoch > a.epoch ? r : a),
           undefined,
         );
         if (lastEpoch === undefined) return yield* fail(`train L=${L} seed=${seed} recorded no epoch`);
-        const accumulator = new RunAccumulator({ dataset: p.dataset, depth: L, seed, testError: lastEpoch.testError as number });
-        yield* io.forEachRowBatch(probeInput(L, seed), "perturbations", (rows) =>
-          Effect.try({
-            try: () => {
-              for (const r of rows) accumulator.add(r as unknown as ProbeRow);
-            },
-            catch: (e) => new StageError({ message: `probe L=${L} seed=${seed}: ${(e as Error).message}` }),
+        const what = `probe L=${L} seed=${seed}`;
+        const accumulator = new RunAccumulator({ dataset: p.dataset, depth: L, seed, testError: lastEpoch.testError });
+        yield* Stream.runForEachChunk(probed.streamTable("perturbations"), (rows) =>
+          attempt(what, () => {
+            for (const r of rows) accumulator.add(r);
           }),
         );
-        finished.push(
-          yield* Effect.try({
-            try: () => accumulator.finish(),
-            catch: (e) => new StageError({ message: `probe L=${L} seed=${seed}: ${(e as Error).message}` }),
-          }),
-        );
+        finished.push(yield* attempt(what, () => accumulator.finish()));
       }
       const tables = combineRuns(finished);
       yield* io.writeTable("blocks", tables.blocks);

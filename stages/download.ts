@@ -7,7 +7,8 @@ import { Effect, Schema } from "effect";
 import { DATASETS } from "../science/data/datasets.ts";
 import { downloadDataset } from "../science/data/download.ts";
 import { describeProblems, verifyFiles, type FileCheck } from "../science/data/verify.ts";
-import { defineStage, fail, StageError, StageIO, table } from "../pipeline/stage.ts";
+import { defineStage, errorMessage, fail, StageError } from "../pipeline/stage.ts";
+import { Int64, table, Utf8 } from "../pipeline/table.ts";
 import { DatasetName, type PaperConfig } from "./config.ts";
 import { DataSource } from "./services.ts";
 
@@ -21,15 +22,10 @@ export const download = defineStage({
   inputs: () => ({}),
   label: (p) => p.dataset,
   outputs: {
-    files: table("the verified distribution files", {
-      file: { type: "UTF8" },
-      bytes: { type: "INT64" },
-      md5: { type: "UTF8" },
-    }),
+    files: table("the verified distribution files", Schema.Struct({ file: Utf8, bytes: Int64, md5: Utf8 })),
   },
-  run: (p) =>
+  run: (p, io) =>
     Effect.gen(function* () {
-      const io = yield* StageIO;
       const source = yield* DataSource;
       const spec = DATASETS[p.dataset];
       yield* io.progress({ message: `checking ${spec.files.length} files in ${source.dataDir}` });
@@ -41,7 +37,9 @@ export const download = defineStage({
           try: () => downloadDataset(spec, source.dataDir),
           catch: (e) =>
             new StageError({
-              message: `${(e as Error).message.split("\n").join("; ")} (offline? put the files under --data-dir; set PIPELINE_OFFLINE=1 to skip downloading)`,
+              message:
+                `${errorMessage(e).split("\n").join("; ")} ` +
+                "(offline? put the files under --data-dir; set PIPELINE_OFFLINE=1 to skip downloading)",
             }),
         });
       }

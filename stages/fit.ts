@@ -4,25 +4,23 @@
  * the depth from which the absolute distance saturates. One row per seed, plus one for the means over seeds.
  */
 import { Effect, Schema } from "effect";
-import { fitCurves, type CurvePoint } from "../science/analysis.ts";
-import { columns, defineStage, dependOn, StageError, StageIO, table, type Row } from "../pipeline/stage.ts";
+import {
+  fitCurves,
+  FitRowSchema,
+  type CurvePoint,
+  type SectionSeedSummaryRow,
+  type SectionStatsRow,
+} from "../science/analysis.ts";
+import { attempt, defineStage, dependOn } from "../pipeline/stage.ts";
+import { table } from "../pipeline/table.ts";
 import { aggregate } from "./aggregate.ts";
 import { DatasetName, type PaperConfig } from "./config.ts";
 
-export const FIT_COLUMNS =
-  "dataset:UTF8 seed:INT32? section:INT32 depths:INT32 excludedDepths:INT32 minDepth:INT32 maxDepth:INT32 slope:DOUBLE? " +
-  "intercept:DOUBLE? slopeStdError:DOUBLE? interceptStdError:DOUBLE? slopeCiLow:DOUBLE? slopeCiHigh:DOUBLE? confidence:DOUBLE " +
-  "tQuantile:DOUBLE? rSquared:DOUBLE? scaledDistanceFixedSlope:DOUBLE? scaledDistanceSaturated:DOUBLE? saturatedDepths:INT32 " +
-  "distanceAtDeepest:DOUBLE distanceSaturationDepth:INT32? saturationTolerance:DOUBLE";
-
 /** Section rows as fit curve points: per-seed rows keep their seed, across-seed rows have none. */
-export const curvePoints = (perSeed: ReadonlyArray<Row>, acrossSeeds: ReadonlyArray<Row>): CurvePoint[] => [
-  ...perSeed.map((r) => r as unknown as CurvePoint),
-  ...acrossSeeds.map((r) => {
-    const { seed: _omit, ...rest } = r as Record<string, unknown>;
-    return rest as unknown as CurvePoint;
-  }),
-];
+export const curvePoints = (
+  perSeed: ReadonlyArray<SectionStatsRow>,
+  acrossSeeds: ReadonlyArray<SectionSeedSummaryRow>,
+): CurvePoint[] => [...perSeed, ...acrossSeeds];
 
 export const fit = defineStage({
   name: "fit",
@@ -34,15 +32,15 @@ export const fit = defineStage({
     config.datasets.map((dataset) => ({ dataset, saturationTolerance: config.analysis.saturationTolerance })),
   inputs: (p) => ({ aggregate: dependOn(aggregate, { dataset: p.dataset }) }),
   label: (p) => p.dataset,
-  outputs: { fits: table("one fit per (seed or means over seeds, section); section -1 = whole network", columns(FIT_COLUMNS)) },
-  run: (p) =>
+  outputs: { fits: table("one fit per (seed or means over seeds, section); section -1 = whole network", FitRowSchema) },
+  run: (p, io) =>
     Effect.gen(function* () {
-      const io = yield* StageIO;
-      const points = curvePoints(yield* io.readTable("aggregate", "sections"), yield* io.readTable("aggregate", "sectionsAcrossSeeds"));
-      const fits = yield* Effect.try({
-        try: () => fitCurves(points, { saturationTolerance: p.saturationTolerance }),
-        catch: (e) => new StageError({ message: `fit: ${(e as Error).message}` }),
-      });
-      yield* io.writeTable("fits", fits as unknown as ReadonlyArray<Row>);
+      const aggregated = io.input("aggregate");
+      const points = curvePoints(
+        yield* aggregated.readTable("sections"),
+        yield* aggregated.readTable("sectionsAcrossSeeds"),
+      );
+      const fits = yield* attempt("fit", () => fitCurves(points, { saturationTolerance: p.saturationTolerance }));
+      yield* io.writeTable("fits", fits);
     }),
 });

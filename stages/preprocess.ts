@@ -7,7 +7,8 @@ import { DATASETS, type Split } from "../science/data/datasets.ts";
 import { loadSplit } from "../science/data/load.ts";
 import { describeProblems, verifyFiles } from "../science/data/verify.ts";
 import { channelMeanStd, labelHistogram } from "../science/data/stats.ts";
-import { defineStage, dependOn, fail, StageError, StageIO, table, type Row } from "../pipeline/stage.ts";
+import { attemptPromise, defineStage, dependOn, fail } from "../pipeline/stage.ts";
+import { Bytes, Double, Int32, table, Utf8 } from "../pipeline/table.ts";
 import { DatasetName, type PaperConfig } from "./config.ts";
 import { download } from "./download.ts";
 import { DataSource } from "./services.ts";
@@ -15,18 +16,21 @@ import { DataSource } from "./services.ts";
 /** Published statistics are printed to 4 decimals. */
 const PUBLISHED_TOLERANCE = 5e-5;
 
-const imageTable = (split: string) =>
-  table(`the ${split} split: one row per image, pixels uint8 HWC interleaved`, {
-    index: { type: "INT32" },
-    label: { type: "INT32" },
-    pixels: { type: "BYTE_ARRAY" },
-  });
+/** One image of a split: its index in the split, its label and its pixels (uint8, HWC interleaved). */
+const ImageRowSchema = Schema.Struct({ index: Int32, label: Int32, pixels: Bytes });
+type ImageRow = typeof ImageRowSchema.Type;
 
-function* imageRows(pixels: Uint8Array, labels: Uint8Array, imageBytes: number): Generator<Row> {
+const imageTable = (split: string) =>
+  table(`the ${split} split: one row per image, pixels uint8 HWC interleaved`, ImageRowSchema);
+
+function* imageRows(pixels: Uint8Array, labels: Uint8Array, imageBytes: number): Generator<ImageRow> {
   for (let i = 0; i < labels.length; i++) {
     yield { index: i, label: labels[i]!, pixels: pixels.subarray(i * imageBytes, (i + 1) * imageBytes) };
   }
 }
+
+/** How many images of a split carry a label. */
+const LabelCountSchema = Schema.Struct({ split: Utf8, label: Int32, count: Int32 });
 
 export const preprocess = defineStage({
   name: "preprocess",
@@ -40,22 +44,14 @@ export const preprocess = defineStage({
   outputs: {
     train: imageTable("training"),
     test: imageTable("test"),
-    stats: table("per-channel mean and std of the training pixels (0..1 scale), ours and published", {
-      channel: { type: "INT32" },
-      mean: { type: "DOUBLE" },
-      std: { type: "DOUBLE" },
-      publishedMean: { type: "DOUBLE" },
-      publishedStd: { type: "DOUBLE" },
-    }),
-    labels: table("label histogram per split", {
-      split: { type: "UTF8" },
-      label: { type: "INT32" },
-      count: { type: "INT32" },
-    }),
+    stats: table(
+      "per-channel mean and std of the training pixels (0..1 scale), ours and published",
+      Schema.Struct({ channel: Int32, mean: Double, std: Double, publishedMean: Double, publishedStd: Double }),
+    ),
+    labels: table("label histogram per split", LabelCountSchema),
   },
-  run: (p) =>
+  run: (p, io) =>
     Effect.gen(function* () {
-      const io = yield* StageIO;
       const { dataDir } = yield* DataSource;
       const spec = DATASETS[p.dataset];
       // The download artifact vouches for the files, but they live outside the cache: check they are still the same.
@@ -63,13 +59,10 @@ export const preprocess = defineStage({
       const problems = describeProblems(spec, checks);
       if (problems.length > 0) return yield* fail(problems.join("; "));
       const [h, w, c] = spec.imageShape;
-      const histogramRows: Row[] = [];
+      const histogramRows: Array<typeof LabelCountSchema.Type> = [];
       for (const split of ["train", "test"] as const satisfies ReadonlyArray<Split>) {
         yield* io.progress({ message: `decoding ${split}` });
-        const data = yield* Effect.tryPromise({
-          try: () => loadSplit(spec, dataDir, split),
-          catch: (e) => new StageError({ message: `${spec.displayName} ${split}: ${(e as Error).message}` }),
-        });
+        const data = yield* attemptPromise(`${spec.displayName} ${split}`, () => loadSplit(spec, dataDir, split));
         const histogram = labelHistogram(data.labels, spec.classCount);
         const expected = spec.labelHistogram[split];
         if (histogram.some((n, label) => n !== expected[label])) {

@@ -5,16 +5,15 @@
  */
 import { writeFile } from "node:fs/promises";
 import { Effect, Schema } from "effect";
-import type { BlockSeedSummaryRow, FitRow, SectionSeedSummaryRow, SectionStatsRow, StopRuleRow } from "../science/analysis.ts";
 import { DATASETS } from "../science/data/datasets.ts";
 import type { TrainRun } from "../science/report/document.ts";
 import { FIGURE_NAMES } from "../science/report/figures.ts";
 // Types only: science/report/report.ts loads vega, vega-lite and the native resvg, so it is imported when a report
 // node runs, not by every command that merely lists the stages.
 import type { REPORT_DOCUMENTS, ReportInput } from "../science/report/report.ts";
-import { defineStage, dependOn, file, StageError, StageIO, type OutputSpec, type Row } from "../pipeline/stage.ts";
+import { attemptPromise, defineStage, dependOn, file, type OutputSpec } from "../pipeline/stage.ts";
 import { aggregate } from "./aggregate.ts";
-import { DatasetName, runsOf, trainParamsFor, type PaperConfig, type TrainParams } from "./config.ts";
+import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
 import { fit } from "./fit.ts";
 import { stopRule } from "./stop-rule.ts";
 import { train } from "./train.ts";
@@ -37,8 +36,6 @@ const outputs: Record<string, OutputSpec> = {
   ),
 };
 
-const rows = <T>(table: ReadonlyArray<Row>) => table as unknown as T[];
-
 export const report = defineStage({
   name: "report",
   version: "1",
@@ -59,31 +56,26 @@ export const report = defineStage({
   },
   label: (p) => `${p.dataset},eps=${p.eps}`,
   outputs,
-  run: (p) =>
+  run: (p, io) =>
     Effect.gen(function* () {
-      const io = yield* StageIO;
-      const runs: TrainRun[] = io.inputNames
-        .filter((name) => name.startsWith("train["))
-        .map((name) => ({ params: io.inputParams(name) as TrainParams, runtime: io.inputRuntime(name) }));
+      const runs: TrainRun[] = io.inputsOf(train).map((t) => ({ params: t.params, runtime: t.runtime }));
+      const aggregated = io.input("aggregate");
       const spec = DATASETS[p.dataset];
       const input: ReportInput = {
         datasetName: spec.displayName,
         trainSplitSize: spec.splitSizes.train,
         eps: p.eps,
-        sections: rows<SectionStatsRow>(yield* io.readTable("aggregate", "sections")),
-        sectionsAcrossSeeds: rows<SectionSeedSummaryRow>(yield* io.readTable("aggregate", "sectionsAcrossSeeds")),
-        blocksAcrossSeeds: rows<BlockSeedSummaryRow>(yield* io.readTable("aggregate", "blocksAcrossSeeds")),
-        fits: rows<FitRow>(yield* io.readTable("fit", "fits")),
-        rules: rows<StopRuleRow>(yield* io.readTable("stopRule", "rules")),
+        sections: yield* aggregated.readTable("sections"),
+        sectionsAcrossSeeds: yield* aggregated.readTable("sectionsAcrossSeeds"),
+        blocksAcrossSeeds: yield* aggregated.readTable("blocksAcrossSeeds"),
+        fits: yield* io.input("fit").readTable("fits"),
+        rules: yield* io.input("stopRule").readTable("rules"),
         runs,
       };
       yield* io.progress({ message: "rendering figures" });
-      yield* Effect.tryPromise({
-        try: async () => {
-          const { buildReport } = await import("../science/report/report.ts");
-          for (const f of await buildReport(input)) await writeFile(io.outputPath(f.name), f.contents);
-        },
-        catch: (e) => new StageError({ message: `report: ${(e as Error).message}` }),
+      yield* attemptPromise("report", async () => {
+        const { buildReport } = await import("../science/report/report.ts");
+        for (const f of await buildReport(input)) await writeFile(io.outputPath(f.name), f.contents);
       });
     }),
 });

@@ -1,6 +1,6 @@
 /** Services the paper's stages need beyond StageIO, as Effect tags, so tests can swap them. */
 import { Context, Effect, Layer } from "effect";
-import { StageError } from "../pipeline/stage.ts";
+import { errorMessage, StageError } from "../pipeline/stage.ts";
 import { selectBackend, type BackendInfo } from "../science/backend/select.ts";
 
 /** Where the raw distribution files live, and whether they may be downloaded when missing. */
@@ -23,7 +23,7 @@ export const backendLayer = (choice: string) =>
       Effect.cached(
         Effect.tryPromise({
           try: () => selectBackend(choice),
-          catch: (e) => new StageError({ message: (e as Error).message }),
+          catch: (e) => new StageError({ message: errorMessage(e) }),
         }),
       ),
       (get) => ({ get }),

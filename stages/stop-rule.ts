@@ -4,16 +4,12 @@
  * from its d_scaled, not copied).
  */
 import { Effect, Schema } from "effect";
-import { stopRule as computeStopRule, type FitRow } from "../science/analysis.ts";
-import { columns, defineStage, dependOn, StageError, StageIO, table, type Row } from "../pipeline/stage.ts";
+import { stopRule as computeStopRule, StopRuleRowSchema } from "../science/analysis.ts";
+import { attempt, defineStage, dependOn } from "../pipeline/stage.ts";
+import { table } from "../pipeline/table.ts";
 import { aggregate } from "./aggregate.ts";
 import { DatasetName, type PaperConfig } from "./config.ts";
 import { curvePoints, fit } from "./fit.ts";
-
-export const STOP_RULE_COLUMNS =
-  "dataset:UTF8 seed:INT32? section:INT32 epsilon:DOUBLE estimator:UTF8 scaledDistance:DOUBLE? predictedDepth:INT32? " +
-  "empiricalDepth:INT32? minTrainedDepth:INT32 maxTrainedDepth:INT32 paperScaledDistance:DOUBLE? paperPredictedDepth:INT32? " +
-  "paperEmpiricalDepth:INT32?";
 
 export const stopRule = defineStage({
   name: "stop-rule",
@@ -36,16 +32,18 @@ export const stopRule = defineStage({
     fit: dependOn(fit, { dataset: p.dataset, saturationTolerance: p.saturationTolerance }),
   }),
   label: (p) => `${p.dataset},eps=${p.eps}`,
-  outputs: { rules: table("one row per (seed or means over seeds, section); section -1 = whole network", columns(STOP_RULE_COLUMNS)) },
-  run: (p) =>
+  outputs: {
+    rules: table("one row per (seed or means over seeds, section); section -1 = whole network", StopRuleRowSchema),
+  },
+  run: (p, io) =>
     Effect.gen(function* () {
-      const io = yield* StageIO;
-      const fits = (yield* io.readTable("fit", "fits")) as unknown as FitRow[];
-      const points = curvePoints(yield* io.readTable("aggregate", "sections"), yield* io.readTable("aggregate", "sectionsAcrossSeeds"));
-      const rows = yield* Effect.try({
-        try: () => computeStopRule(fits, points, { epsilon: p.eps }),
-        catch: (e) => new StageError({ message: `stop rule: ${(e as Error).message}` }),
-      });
-      yield* io.writeTable("rules", rows as unknown as ReadonlyArray<Row>);
+      const fits = yield* io.input("fit").readTable("fits");
+      const aggregated = io.input("aggregate");
+      const points = curvePoints(
+        yield* aggregated.readTable("sections"),
+        yield* aggregated.readTable("sectionsAcrossSeeds"),
+      );
+      const rows = yield* attempt("stop rule", () => computeStopRule(fits, points, { epsilon: p.eps }));
+      yield* io.writeTable("rules", rows);
     }),
 });

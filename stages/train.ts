@@ -6,7 +6,6 @@ import { dirname } from "node:path";
 import { Effect, Schema, Stream } from "effect";
 import { DATASETS } from "../science/data/datasets.ts";
 import { saveResNet, MODEL_JSON, WEIGHTS_BIN } from "../science/model-io.ts";
-import type { TF } from "../science/resnet.ts";
 import {
   createTrainingModel,
   trainingEvents,
@@ -14,7 +13,8 @@ import {
   type TrainEvent,
   type TrainOptions,
 } from "../science/training.ts";
-import { columns, defineStage, dependOn, file, StageError, StageIO, table, volatileTable } from "../pipeline/stage.ts";
+import { attemptPromise, defineStage, dependOn, errorMessage, file, StageError } from "../pipeline/stage.ts";
+import { Double, Int32, table, volatileTable } from "../pipeline/table.ts";
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
 import { readChannelStats, readImages } from "./images.ts";
 import { preprocess } from "./preprocess.ts";
@@ -34,6 +34,17 @@ const TrainParamsSchema = Schema.Struct({
   schedule: Schema.Literal("cosine", "step"),
 });
 
+/** One epoch's training metrics (the deterministic part of EpochMetrics). */
+const EpochRowSchema = Schema.Struct({
+  epoch: Int32,
+  trainLoss: Double,
+  trainError: Double,
+  testError: Double,
+  learningRate: Double,
+});
+/** One epoch's wall time and throughput. */
+const TimingRowSchema = Schema.Struct({ epoch: Int32, seconds: Double, imagesPerSecond: Double });
+
 export const train = defineStage({
   name: "train",
   version: "2", // 2: native training runs TensorFlow's fused BatchNorm/ReLU kernels (weights differ at float32 rounding)
@@ -47,25 +58,20 @@ export const train = defineStage({
   outputs: {
     [MODEL_JSON]: file("tfjs model topology and weights manifest"),
     [WEIGHTS_BIN]: file("tfjs weights"),
-    epochs: table(
-      "per-epoch training metrics",
-      columns("epoch:INT32 trainLoss:DOUBLE trainError:DOUBLE testError:DOUBLE learningRate:DOUBLE"),
-    ),
-    timings: volatileTable("per-epoch wall time and throughput", columns("epoch:INT32 seconds:DOUBLE imagesPerSecond:DOUBLE")),
+    epochs: table("per-epoch training metrics", EpochRowSchema),
+    timings: volatileTable("per-epoch wall time and throughput", TimingRowSchema),
   },
-  run: (p) =>
+  run: (p, io) =>
     Effect.gen(function* () {
-      const io = yield* StageIO;
       const backend = yield* (yield* Backend).get;
       yield* io.recordRuntime("backend", backendRecord(backend));
       yield* io.log(describeBackend(backend));
       const spec = DATASETS[p.dataset];
       const [h, w, c] = spec.imageShape;
       yield* io.progress({ message: "loading data" });
-      const trainSet = yield* readImages("data", "train", h * w * c, p.trainSubset);
-      const testSet = yield* readImages("data", "test", h * w * c);
-      const { mean, std } = yield* readChannelStats("data");
-      const tf = backend.tf as unknown as TF;
+      const trainSet = yield* readImages(io.input("data"), "train", h * w * c, p.trainSubset);
+      const testSet = yield* readImages(io.input("data"), "test", h * w * c);
+      const { mean, std } = yield* readChannelStats(io.input("data"));
       const options: TrainOptions = {
         train: trainSet,
         test: testSet,
@@ -83,9 +89,9 @@ export const train = defineStage({
         augment: p.augment,
         checkpointDir: yield* io.scratchDir,
       };
-      const trainingFailed = (e: unknown) => new StageError({ message: `training failed: ${(e as Error).message}` });
+      const trainingFailed = (e: unknown) => new StageError({ message: `training failed: ${errorMessage(e)}` });
       const model = yield* Effect.acquireRelease(
-        Effect.try({ try: () => createTrainingModel(tf, options), catch: trainingFailed }),
+        Effect.try({ try: () => createTrainingModel(backend.tf, options), catch: trainingFailed }),
         (m) => Effect.sync(() => m.dispose()),
       );
       // Training advances as this stream pulls its events; interrupting it (Ctrl-C) stops training at the next step.
@@ -103,10 +109,7 @@ export const train = defineStage({
       );
       const modelPath = io.outputPath(MODEL_JSON);
       io.outputPath(WEIGHTS_BIN);
-      yield* Effect.tryPromise({
-        try: () => saveResNet(model, dirname(modelPath)),
-        catch: (e) => new StageError({ message: `cannot save the model: ${(e as Error).message}` }),
-      });
+      yield* attemptPromise("cannot save the model", () => saveResNet(model, dirname(modelPath)));
       yield* io.writeTable(
         "epochs",
         metrics.map((m) => ({

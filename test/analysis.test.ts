@@ -20,7 +20,7 @@ import {
   studentTQuantile,
   summarizeSectionsAcrossSeeds,
   type CurvePoint,
-  type ProbeRow,
+  type ProbeMeasurement,
   type RunInfo,
   type SectionStatsRow,
 } from "../science/analysis.ts";
@@ -149,8 +149,8 @@ describe("ceil with tolerance and predicted depth", () => {
 });
 
 /** Random probe rows for one run, in shuffled order, with some zero-norm and undefined-cosine images. */
-function randomProbeRows(depth: number, images: number, random: () => number): ProbeRow[] {
-  const rows: ProbeRow[] = [];
+function randomProbeRows(depth: number, images: number, random: () => number): ProbeMeasurement[] {
+  const rows: ProbeMeasurement[] = [];
   for (let section = 0; section < 3; section++) {
     for (let block = 0; block < depth; block++) {
       for (let image = 0; image < images; image++) {
@@ -262,7 +262,7 @@ describe("aggregate", () => {
 
   it("refuses malformed input", () => {
     const run: RunInfo = { dataset: "mnist", depth: 2, seed: 0, testError: null };
-    const good: ProbeRow = { section: 0, block: 0, image: 0, abs: 1, scaled: 0.1, cosine: 0.9 };
+    const good: ProbeMeasurement = { section: 0, block: 0, image: 0, abs: 1, scaled: 0.1, cosine: 0.9 };
     expect(() => new RunAccumulator(run).add({ ...good, section: 3 })).toThrow(RangeError);
     expect(() => new RunAccumulator(run).add({ ...good, block: 2 })).toThrow(RangeError);
     expect(() => new RunAccumulator(run).add({ ...good, abs: Number.NaN })).toThrow(RangeError);
@@ -318,10 +318,10 @@ describe("aggregate", () => {
  * Probe rows of a run whose section s has mean scaled perturbation exactly c_s / L:
  * block l of L has mean scaled c_s * w_l with weights w_l summing to 1, spread over 4 images.
  */
-function inverseDepthRun(depth: number, constants: readonly number[]): ProbeRow[] {
+function inverseDepthRun(depth: number, constants: readonly number[]): ProbeMeasurement[] {
   const spread = [-0.1, 0.1, -0.05, 0.05];
   const weightTotal = (depth * (depth + 1)) / 2;
-  const rows: ProbeRow[] = [];
+  const rows: ProbeMeasurement[] = [];
   constants.forEach((c, section) => {
     for (let block = 0; block < depth; block++) {
       const blockMean = (c * (block + 1)) / weightTotal;

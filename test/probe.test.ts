@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ProbeRow, probeModel } from "../science/probe.ts";
+import { addToSummary, EMPTY_PROBE_SUMMARY, type ProbeRow, type ProbeSummary, probeBatches } from "../science/probe.ts";
 import { type ResNet, type TF, createResNet, toModelInput } from "../science/resnet.ts";
 import { Rng } from "../science/rng.ts";
 import { BACKENDS } from "./fixtures/backends.ts";
@@ -37,18 +37,15 @@ async function collectRows(
   batchSize: number,
   mean: number[],
   std: number[],
-): Promise<{ rows: ProbeRow[]; batches: number[]; summary: Awaited<ReturnType<typeof probeModel>> }> {
+): Promise<{ rows: ProbeRow[]; batches: number[]; summary: ProbeSummary }> {
   const rows: ProbeRow[] = [];
   const batches: number[] = [];
-  const summary = await probeModel(tf, model, { images, count }, {
-    batchSize,
-    mean,
-    std,
-    onRows: (batch) => {
-      batches.push(batch.length);
-      rows.push(...batch);
-    },
-  });
+  let summary = EMPTY_PROBE_SUMMARY;
+  for await (const batch of probeBatches(tf, model, { images, count }, { batchSize, mean, std })) {
+    batches.push(batch.rows.length);
+    rows.push(...batch.rows);
+    summary = addToSummary(summary, batch);
+  }
   return { rows, batches, summary };
 }
 
@@ -107,7 +104,8 @@ for (const backend of BACKENDS) {
               // The perturbation handed to onBlock is the block's difference x_{l+1} - x_l (up to float32 rounding).
               expect(Math.abs(Math.sqrt(ff) - Math.sqrt(dd)) / Math.sqrt(dd)).toBeLessThan(1e-4);
               const inputNorm = Math.sqrt(aa);
-              reference.set(key({ section, block, image }), {
+              // The model numbers sections and blocks from 1, the probe's rows from 0.
+              reference.set(key({ section: section - 1, block: block - 1, image }), {
                 abs: Math.sqrt(ff),
                 scaled: Math.sqrt(ff) / inputNorm,
                 cosine: ab / (inputNorm * Math.sqrt(bb)),
@@ -150,7 +148,7 @@ for (const backend of BACKENDS) {
       expect(summary.rows).toBe(count * 6);
       expect(summary.zeroInputNorm).toBe(0);
       for (const row of rows) {
-        const factor = a(row.section, row.block);
+        const factor = a(row.section + 1, row.block + 1); // rows number sections and blocks from 0
         expect(row.scaled).toBeCloseTo(Math.abs(factor), 5);
         expect(row.abs / row.inputNorm).toBeCloseTo(Math.abs(factor), 5);
         expect(row.outputNorm / row.inputNorm).toBeCloseTo(Math.abs(1 + factor), 5);
@@ -190,16 +188,14 @@ for (const backend of BACKENDS) {
       const before = tf.memory().numTensors;
       const tensorsDuringRows: number[] = [];
       const progress: number[] = [];
-      const summary = await probeModel(tf, model, { images: randomImages(10, shape, 1), count: 10 }, {
-        batchSize: 4,
-        mean: [0.5],
-        std: [0.5],
-        onRows: () => {
-          tensorsDuringRows.push(tf.memory().numTensors);
-        },
-        onProgress: (done, total) => progress.push(done / total),
-      });
-      expect(summary.rows).toBe(10 * 9);
+      let rows = 0;
+      const data = { images: randomImages(10, shape, 1), count: 10 };
+      for await (const batch of probeBatches(tf, model, data, { batchSize: 4, mean: [0.5], std: [0.5] })) {
+        tensorsDuringRows.push(tf.memory().numTensors);
+        progress.push(batch.imagesDone / batch.imagesTotal);
+        rows += batch.rows.length;
+      }
+      expect(rows).toBe(10 * 9);
       expect(progress).toEqual([0.4, 0.8, 1]);
       expect(tensorsDuringRows).toEqual([before, before, before]);
       expect(tf.memory().numTensors).toBe(before);

@@ -9,7 +9,8 @@ import type { PipelineDefinition } from "../pipeline/definition.ts";
 import { writeParquet } from "../pipeline/parquet.ts";
 import type { LockFile } from "../pipeline/replay/lockfile.ts";
 import { diffParquet } from "../pipeline/replay/parquet-diff.ts";
-import { columns, defineStage, dependOn, StageIO, table, volatileTable, type AnyStage } from "../pipeline/stage.ts";
+import { defineStage, dependOn, StageIO, type AnyStage } from "../pipeline/stage.ts";
+import { Double, Int32, Int64, table, Utf8, volatileTable } from "../pipeline/table.ts";
 import { fakePipeline, fakeStages, runCounts, total, type FakeConfig, type FakeEnv } from "./fixtures/fake-pipeline.ts";
 import { capture } from "./fixtures/capture.ts";
 
@@ -259,8 +260,8 @@ const clock = defineStage({
   inputs: () => ({ total: dependOn(total, {}) }),
   label: () => "all",
   outputs: {
-    stable: table("the total", columns("total:DOUBLE")),
-    timing: volatileTable("when it ran", columns("at:DOUBLE")),
+    stable: table("the total", Schema.Struct({ total: Double })),
+    timing: volatileTable("when it ran", Schema.Struct({ at: Double })),
   },
   run: () =>
     Effect.gen(function* () {
@@ -318,7 +319,7 @@ describe("locks of a richer pipeline", () => {
 });
 
 describe("diffParquet", () => {
-  const spec = table("t", columns("i:INT32 y:DOUBLE name:UTF8?"));
+  const spec = table("t", Schema.Struct({ i: Int32, y: Double, name: Schema.NullOr(Utf8) }));
   const write = async (name: string, rows: Array<{ i: number; y: number; name?: string | null }>) => {
     const path = join(dir, name);
     await writeParquet(path, spec, rows);
@@ -347,7 +348,7 @@ describe("diffParquet", () => {
     const a = await write("a.parquet", base);
     expect(await diffParquet(a, await write("longer.parquet", [...base, { i: 3, y: 0 }]))).toBe("row count 3 vs 4");
     const other = join(dir, "other.parquet");
-    await writeParquet(other, table("t", columns("i:INT64 y:DOUBLE name:UTF8?")), base);
+    await writeParquet(other, table("t", Schema.Struct({ i: Int64, y: Double, name: Schema.NullOr(Utf8) })), base);
     expect(await diffParquet(a, other)).toBe("schema differs (i INT32, y DOUBLE, name UTF8? vs i INT64, y DOUBLE, name UTF8?)");
   });
 });

@@ -7,16 +7,17 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Effect, Schema } from "effect";
+import { Effect, Schema, Stream } from "effect";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { StageIO, type Row, type StageIOService } from "../pipeline/stage.ts";
+import { StageIO, type StageIOService } from "../pipeline/stage.ts";
+import type { Row } from "../pipeline/table.ts";
 import {
   aggregateRuns,
   fitCurves,
   stopRule,
   type AggregateTables,
   type FitRow,
-  type ProbeRow,
+  type ProbeMeasurement,
   type StopRuleRow,
 } from "../science/analysis.ts";
 import type { TrainRun } from "../science/report/document.ts";
@@ -40,8 +41,8 @@ const SEEDS = [0, 1];
 const EPS = 0.1;
 
 /** Probe rows whose scaled perturbation falls like L^-(0.8 + 0.1 s) in section s and grows along the section. */
-const probeRows = (L: number, seed: number): ProbeRow[] => {
-  const rows: ProbeRow[] = [];
+const probeRows = (L: number, seed: number): ProbeMeasurement[] => {
+  const rows: ProbeMeasurement[] = [];
   for (let section = 0; section < 3; section++) {
     for (let block = 0; block < L; block++) {
       for (let image = 0; image < 4; image++) {
@@ -59,7 +60,7 @@ const tables: AggregateTables = aggregateRuns(
     SEEDS.map((seed) => ({ run: { dataset: "mnist", depth: L, seed, testError: 0.05 - 0.002 * L + 0.003 * seed }, rows: probeRows(L, seed) })),
   ),
 );
-const points = curvePoints(tables.sections as unknown as Row[], tables.sectionsAcrossSeeds as unknown as Row[]);
+const points = curvePoints(tables.sections, tables.sectionsAcrossSeeds);
 const fits: FitRow[] = fitCurves(points);
 const rules: StopRuleRow[] = stopRule(fits, points, { epsilon: EPS });
 
@@ -213,10 +214,11 @@ describe("the report stage", () => {
     const trainInputs = runs.map((r) => `train[L=${r.params.L},seed=${r.params.seed}]`);
     const io: StageIOService = {
       inputNames: ["aggregate", "fit", "stopRule", ...trainInputs],
+      inputStage: (name) => (trainInputs.includes(name) ? "train" : name),
       inputParams: (name) => runs[trainInputs.indexOf(name)]?.params,
       inputRuntime: (name) => (trainInputs.includes(name) ? runtime : {}),
       readTable: (name, artifact) => Effect.succeed((tablesByInput[name]?.[artifact] ?? []) as Row[]),
-      forEachRowBatch: () => Effect.die("not used"),
+      streamTable: () => Stream.die("not used"),
       inputPath: () => Effect.die("not used"),
       writeTable: () => Effect.die("not used"),
       outputPath: (artifact) => join(outDir, artifact),

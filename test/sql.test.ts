@@ -6,7 +6,7 @@ import { ArtifactStore, type Manifest } from "../cache/store.ts";
 import { main } from "../pipeline/cli.ts";
 import { readParquet, writeParquet } from "../pipeline/parquet.ts";
 import { formatRows, querySql, SqlError, viewNames } from "../pipeline/sql.ts";
-import type { TableOutput } from "../pipeline/stage.ts";
+import type { TableOutput } from "../pipeline/table.ts";
 import { fakePipeline } from "./fixtures/fake-pipeline.ts";
 
 let dir: string;

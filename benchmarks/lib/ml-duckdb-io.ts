@@ -18,7 +18,7 @@ import {
   type DuckDBConnection,
   type DuckDBType,
 } from "@duckdb/node-api";
-import type { Row, TableOutput } from "../../pipeline/stage.ts";
+import type { Row, TableOutput } from "../../pipeline/table.ts";
 
 const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const quoteString = (text: string) => `'${text.replaceAll("'", "''")}'`;

@@ -1,13 +1,19 @@
 /**
- * The probe stage's data path without the engine: stages/probe.ts streamProbe (probeModel's rows, batch by batch,
- * through the stage's one-batch hand-off) into pipeline/parquet.ts writeParquet with the stage's own column spec.
+ * The probe stage's data path without the engine: science/probe.ts probeBatches (rows batch by batch, each computed
+ * when the writer asks for it) into pipeline/parquet.ts writeParquet with the stage's own column spec.
  * Also synthetic probe-shaped rows for the artifact I/O benchmark.
  */
-import type { Row } from "../../pipeline/stage.ts";
+import type { Row } from "../../pipeline/table.ts";
 import { writeParquet } from "../../pipeline/parquet.ts";
-import type { ProbeImages, ProbeSummary } from "../../science/probe.ts";
+import {
+  addToSummary,
+  EMPTY_PROBE_SUMMARY,
+  probeBatches,
+  type ProbeImages,
+  type ProbeSummary,
+} from "../../science/probe.ts";
 import type { ResNet, TF } from "../../science/resnet.ts";
-import { probe, streamProbe } from "../../stages/probe.ts";
+import { probe } from "../../stages/probe.ts";
 
 /** The probe artifact's table spec, exactly as the stage declares it. */
 export const PROBE_TABLE = (() => {
@@ -26,13 +32,15 @@ export async function probeToParquet(
   file: string,
 ): Promise<{ summary: ProbeSummary; written: number }> {
   const { batchSize, mean, std, onBatch } = options;
-  const { rows, probing } = streamProbe(tf, model, data, {
-    batchSize,
-    mean,
-    std,
-    ...(onBatch === undefined ? {} : { onProgress: () => onBatch() }),
-  });
-  const [summary, written] = await Promise.all([probing, writeParquet(file, PROBE_TABLE, rows)]);
+  let summary = EMPTY_PROBE_SUMMARY;
+  async function* rows(): AsyncGenerator<Row> {
+    for await (const batch of probeBatches(tf, model, data, { batchSize, mean, std })) {
+      summary = addToSummary(summary, batch);
+      yield* batch.rows;
+      onBatch?.();
+    }
+  }
+  const written = await writeParquet(file, PROBE_TABLE, rows());
   return { summary, written };
 }
 

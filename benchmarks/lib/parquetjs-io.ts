@@ -4,7 +4,7 @@
  * group size (8,192) and null handling as the old pipeline code; parquetjs-lite is a devDependency for this file alone.
  */
 import { checkCell } from "../../pipeline/parquet.ts";
-import type { Cell, Row, TableOutput } from "../../pipeline/stage.ts";
+import type { Cell, Row, TableOutput } from "../../pipeline/table.ts";
 import type parquetjs from "parquetjs-lite";
 
 type ParquetLib = typeof parquetjs;

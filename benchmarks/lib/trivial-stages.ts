@@ -6,7 +6,8 @@
 import { writeFile } from "node:fs/promises";
 import { Effect, Layer, Schema } from "effect";
 import type { PipelineDefinition } from "../../pipeline/definition.ts";
-import { dependOn, StageIO, table, type AnyStage, type Cell, type ColumnType } from "../../pipeline/stage.ts";
+import { dependOn, StageIO, type Dependency, type AnyStage, type OutputSpec } from "../../pipeline/stage.ts";
+import { Int32, table, type Cell, type ColumnType } from "../../pipeline/table.ts";
 
 const dummyCell = (type: ColumnType): Cell =>
   type === "UTF8" ? "x" : type === "BOOLEAN" ? false : type === "BYTE_ARRAY" ? new Uint8Array([0]) : 0;
@@ -72,7 +73,7 @@ export const layeredNode: AnyStage<LayeredConfig, never> = withTrivialRun<Layere
     );
   },
   label: (p: LayeredParams) => `${p.layer}.${p.index}`,
-  outputs: { value: table("one row", { layer: { type: "INT32" }, index: { type: "INT32" } }) },
+  outputs: { value: table("one row", Schema.Struct({ layer: Int32, index: Int32 })) },
   run: () => Effect.void,
 });
 

@@ -1,7 +1,7 @@
 /** Value-level comparison of two Parquet tables, for replay's mismatch details. */
 import { canonicalJson } from "../hash.ts";
 import { parquetColumns, parquetRowCount, readParquetBatches } from "../parquet.ts";
-import type { Cell } from "../stage.ts";
+import type { Cell } from "../table.ts";
 
 /** Every value of one column, in row order (one column at a time keeps memory to a column, not a table). */
 const columnValues = async (path: string, column: string): Promise<Cell[]> => {

@@ -7,6 +7,9 @@
  * abs = ||x_{l+1} - x_l||_2, scaled = abs / ||x_l||_2 and cosine = cos(x_l, x_{l+1}).
  * Standard deviations are SAMPLE standard deviations (divisor n-1), null below two values.
  */
+import { Schema } from "effect";
+import { Double, Int32, Utf8 } from "../../pipeline/table.ts";
+import type { ProbeRow } from "../probe.ts";
 import { RunningMoments, meanAndSampleStd } from "./stats.ts";
 
 /** Number of residual sections in the network (one per feature-map resolution). */
@@ -15,21 +18,8 @@ export const SECTION_COUNT = 3;
 /** The `section` value used for whole-network totals (sum over the 3 sections). */
 export const NETWORK_SECTION = -1;
 
-/** One probe measurement: one residual block applied to one image. */
-export interface ProbeRow {
-  /** Section index 0, 1 or 2. */
-  readonly section: number;
-  /** Block index within its section, 0..L-1. */
-  readonly block: number;
-  /** Image index, 0..N-1 (identifies the image; not used by the statistics). */
-  readonly image: number;
-  /** ||x_{l+1} - x_l||_2 over all H, W, C values of the image. */
-  readonly abs: number;
-  /** ||x_{l+1} - x_l||_2 / ||x_l||_2; null when ||x_l|| = 0 (left out and counted). */
-  readonly scaled: number | null;
-  /** cos(x_l, x_{l+1}); null when undefined (a zero vector). */
-  readonly cosine: number | null;
-}
+/** What the aggregate reads of a probe row (science/probe.ts): section and block 0-based. */
+export type ProbeMeasurement = Pick<ProbeRow, "section" | "block" | "image" | "abs" | "scaled" | "cosine">;
 
 /** Identifies one trained network and carries its test error. */
 export interface RunInfo {
@@ -42,65 +32,67 @@ export interface RunInfo {
 }
 
 /** Per-block statistics of one run. One row per (dataset, depth, seed, section, block). */
-export interface BlockStatsRow {
-  readonly dataset: string;
+export const BlockStatsRowSchema = Schema.Struct({
+  dataset: Utf8,
   /** Trained depth L (blocks per section). */
-  readonly depth: number;
-  readonly seed: number;
+  depth: Int32,
+  seed: Int32,
   /** Section index 0, 1 or 2. */
-  readonly section: number;
+  section: Int32,
   /** Block index within the section, 0..L-1. */
-  readonly block: number;
+  block: Int32,
   /** Relative position block / (L - 1) in the section, in [0, 1]; 0 when L = 1. */
-  readonly position: number;
+  position: Double,
   /** Number of probe rows (images) seen for this block. */
-  readonly images: number;
+  images: Int32,
   /** Images with ||x_l|| = 0, left out of the scaled statistics. */
-  readonly zeroNormImages: number;
+  zeroNormImages: Int32,
   /** Images whose cosine was undefined, left out of the cosine statistics. */
-  readonly undefinedCosineImages: number;
+  undefinedCosineImages: Int32,
   /** Mean over images of ||x_{l+1} - x_l||. */
-  readonly absMean: number;
+  absMean: Double,
   /** Sample std over images of ||x_{l+1} - x_l||; null with fewer than 2 images. */
-  readonly absStd: number | null;
+  absStd: Schema.NullOr(Double),
   /** Mean over images of the scaled perturbation; null when every image had ||x_l|| = 0. */
-  readonly scaledMean: number | null;
+  scaledMean: Schema.NullOr(Double),
   /** Sample std of the scaled perturbation; null with fewer than 2 defined values. */
-  readonly scaledStd: number | null;
+  scaledStd: Schema.NullOr(Double),
   /** Mean over images of cos(x_l, x_{l+1}); null when undefined for every image. */
-  readonly cosineMean: number | null;
+  cosineMean: Schema.NullOr(Double),
   /** Sample std of the cosine; null with fewer than 2 defined values. */
-  readonly cosineStd: number | null;
-}
+  cosineStd: Schema.NullOr(Double),
+});
+export type BlockStatsRow = typeof BlockStatsRowSchema.Type;
 
 /**
  * Per-section distances of one run, plus one whole-network row (section = -1).
  * One row per (dataset, depth, seed, section).
  */
-export interface SectionStatsRow {
-  readonly dataset: string;
+export const SectionStatsRowSchema = Schema.Struct({
+  dataset: Utf8,
   /** Trained depth L (blocks per section). */
-  readonly depth: number;
-  readonly seed: number;
+  depth: Int32,
+  seed: Int32,
   /** Section index 0, 1, 2, or -1 for the whole network. */
-  readonly section: number;
+  section: Int32,
   /** Blocks summed over: L for a section, 3L for the network. */
-  readonly blocks: number;
+  blocks: Int32,
   /** Images per block (the same for every block of a run). */
-  readonly images: number;
+  images: Int32,
   /** Zero-norm images left out, summed over the blocks. */
-  readonly zeroNormImages: number;
+  zeroNormImages: Int32,
   /** Computational distance d: sum over blocks of the mean abs perturbation. */
-  readonly distance: number;
+  distance: Double,
   /** Scaled distance d_scaled: sum over blocks of the mean scaled perturbation; null if some block has none. */
-  readonly scaledDistance: number | null;
+  scaledDistance: Schema.NullOr(Double),
   /** Mean perturbation d / blocks. */
-  readonly meanPerturbation: number;
+  meanPerturbation: Double,
   /** Mean scaled perturbation d_scaled / blocks; null with scaledDistance. */
-  readonly meanScaledPerturbation: number | null;
+  meanScaledPerturbation: Schema.NullOr(Double),
   /** Test error of the run (repeated on each of its rows), or null when unknown. */
-  readonly testError: number | null;
-}
+  testError: Schema.NullOr(Double),
+});
+export type SectionStatsRow = typeof SectionStatsRowSchema.Type;
 
 /** The tables aggregated from one run. */
 export interface RunAggregate {
@@ -139,7 +131,7 @@ export class RunAccumulator {
     }));
   }
 
-  add(row: ProbeRow): void {
+  add(row: ProbeMeasurement): void {
     const { depth } = this.run;
     if (!isInteger(row.section, 0, SECTION_COUNT)) throw new RangeError(`section must be 0..2, got ${row.section}`);
     if (!isInteger(row.block, 0, depth)) throw new RangeError(`block must be 0..${depth - 1} for depth ${depth}, got ${row.block}`);
@@ -229,7 +221,7 @@ function describeRun(run: RunInfo): string {
 }
 
 /** Aggregate one run from any iterable of its probe rows (streamed, not stored). */
-export function aggregateRun(run: RunInfo, rows: Iterable<ProbeRow>): RunAggregate {
+export function aggregateRun(run: RunInfo, rows: Iterable<ProbeMeasurement>): RunAggregate {
   const accumulator = new RunAccumulator(run);
   for (const row of rows) accumulator.add(row);
   return accumulator.finish();
@@ -240,53 +232,55 @@ export function aggregateRun(run: RunInfo, rows: Iterable<ProbeRow>): RunAggrega
  * Value columns are the mean over seeds of the per-seed value (null if any seed's value is null);
  * `*SeedStd` columns are the sample std over seeds (null with one seed).
  */
-export interface SectionSeedSummaryRow {
-  readonly dataset: string;
-  readonly depth: number;
+export const SectionSeedSummaryRowSchema = Schema.Struct({
+  dataset: Utf8,
+  depth: Int32,
   /** Section 0, 1, 2, or -1 for the whole network. */
-  readonly section: number;
+  section: Int32,
   /** Blocks summed over: L for a section, 3L for the network. */
-  readonly blocks: number;
+  blocks: Int32,
   /** Number of seeds (runs) summarised. */
-  readonly seeds: number;
+  seeds: Int32,
   /** Mean over seeds of the computational distance d. */
-  readonly distance: number;
-  readonly distanceSeedStd: number | null;
+  distance: Double,
+  distanceSeedStd: Schema.NullOr(Double),
   /** Mean over seeds of the scaled distance d_scaled. */
-  readonly scaledDistance: number | null;
-  readonly scaledDistanceSeedStd: number | null;
+  scaledDistance: Schema.NullOr(Double),
+  scaledDistanceSeedStd: Schema.NullOr(Double),
   /** Mean over seeds of d / blocks. */
-  readonly meanPerturbation: number;
-  readonly meanPerturbationSeedStd: number | null;
+  meanPerturbation: Double,
+  meanPerturbationSeedStd: Schema.NullOr(Double),
   /** Mean over seeds of d_scaled / blocks. */
-  readonly meanScaledPerturbation: number | null;
-  readonly meanScaledPerturbationSeedStd: number | null;
+  meanScaledPerturbation: Schema.NullOr(Double),
+  meanScaledPerturbationSeedStd: Schema.NullOr(Double),
   /** Mean over seeds of the test error. */
-  readonly testError: number | null;
-  readonly testErrorSeedStd: number | null;
-}
+  testError: Schema.NullOr(Double),
+  testErrorSeedStd: Schema.NullOr(Double),
+});
+export type SectionSeedSummaryRow = typeof SectionSeedSummaryRowSchema.Type;
 
 /**
  * Per-block means summarised across seeds. One row per (dataset, depth, section, block).
  * Value columns are the mean over seeds of the per-seed block mean (null if any is null);
  * `*SeedStd` columns are the sample std over seeds (null with one seed).
  */
-export interface BlockSeedSummaryRow {
-  readonly dataset: string;
-  readonly depth: number;
-  readonly section: number;
-  readonly block: number;
+export const BlockSeedSummaryRowSchema = Schema.Struct({
+  dataset: Utf8,
+  depth: Int32,
+  section: Int32,
+  block: Int32,
   /** block / (L - 1); 0 when L = 1. */
-  readonly position: number;
+  position: Double,
   /** Number of seeds (runs) summarised. */
-  readonly seeds: number;
-  readonly absMean: number;
-  readonly absMeanSeedStd: number | null;
-  readonly scaledMean: number | null;
-  readonly scaledMeanSeedStd: number | null;
-  readonly cosineMean: number | null;
-  readonly cosineMeanSeedStd: number | null;
-}
+  seeds: Int32,
+  absMean: Double,
+  absMeanSeedStd: Schema.NullOr(Double),
+  scaledMean: Schema.NullOr(Double),
+  scaledMeanSeedStd: Schema.NullOr(Double),
+  cosineMean: Schema.NullOr(Double),
+  cosineMeanSeedStd: Schema.NullOr(Double),
+});
+export type BlockSeedSummaryRow = typeof BlockSeedSummaryRowSchema.Type;
 
 /** Mean and sample std over seeds; both null when any seed's value is null. */
 function acrossSeeds(values: readonly (number | null)[]): { mean: number | null; std: number | null } {
@@ -388,7 +382,7 @@ export function combineRuns(runs: Iterable<RunAggregate>): AggregateTables {
 
 /** Aggregate several runs, each given with an iterable of its probe rows. */
 export function aggregateRuns(
-  runs: Iterable<{ readonly run: RunInfo; readonly rows: Iterable<ProbeRow> }>,
+  runs: Iterable<{ readonly run: RunInfo; readonly rows: Iterable<ProbeMeasurement> }>,
 ): AggregateTables {
   const finished: RunAggregate[] = [];
   for (const { run, rows } of runs) finished.push(aggregateRun(run, rows));

@@ -7,6 +7,8 @@
  * slope's Student-t confidence interval, plus two estimates of d_scaled and the depth from which
  * the absolute computational distance d saturates.
  */
+import { Schema } from "effect";
+import { Double, Int32, Utf8 } from "../../pipeline/table.ts";
 import { ordinaryLeastSquares, studentTQuantile } from "./stats.ts";
 
 /**
@@ -48,51 +50,52 @@ export interface FitOptions {
  *  - `scaledDistanceSaturated`: arithmetic mean of d_scaled over the deepest depths (the saturated curve,
  *    where the paper reads d off). The stop rule uses this one by default.
  */
-export interface FitRow {
-  readonly dataset: string;
+export const FitRowSchema = Schema.Struct({
+  dataset: Utf8,
   /** Seed of a per-seed curve, or null for the curve of means over seeds. */
-  readonly seed: number | null;
+  seed: Schema.NullOr(Int32),
   /** Section 0, 1, 2, or -1 for the whole network. */
-  readonly section: number;
+  section: Int32,
   /** Depths in the log-log fit (those with a positive mean scaled perturbation). */
-  readonly depths: number;
+  depths: Int32,
   /** Depths left out of the fit: mean scaled perturbation null or not positive. */
-  readonly excludedDepths: number;
+  excludedDepths: Int32,
   /** Smallest trained depth in the curve. */
-  readonly minDepth: number;
+  minDepth: Int32,
   /** Largest trained depth in the curve. */
-  readonly maxDepth: number;
+  maxDepth: Int32,
   /** Exponent of the power law (OLS slope of log mean scaled perturbation on log L); hypothesis -1. Null below 2 depths. */
-  readonly slope: number | null;
+  slope: Schema.NullOr(Double),
   /** OLS intercept of the log-log fit. */
-  readonly intercept: number | null;
+  intercept: Schema.NullOr(Double),
   /** Standard error of the slope; null below 3 depths. */
-  readonly slopeStdError: number | null;
+  slopeStdError: Schema.NullOr(Double),
   /** Standard error of the intercept; null below 3 depths. */
-  readonly interceptStdError: number | null;
+  interceptStdError: Schema.NullOr(Double),
   /** Lower end of the slope's confidence interval (slope - t * se). */
-  readonly slopeCiLow: number | null;
+  slopeCiLow: Schema.NullOr(Double),
   /** Upper end of the slope's confidence interval (slope + t * se). */
-  readonly slopeCiHigh: number | null;
+  slopeCiHigh: Schema.NullOr(Double),
   /** Two-sided confidence level of the interval, e.g. 0.95. */
-  readonly confidence: number;
+  confidence: Double,
   /** Student t quantile used: t_{(1+confidence)/2, depths-2}. */
-  readonly tQuantile: number | null;
+  tQuantile: Schema.NullOr(Double),
   /** R^2 of the log-log fit. */
-  readonly rSquared: number | null;
+  rSquared: Schema.NullOr(Double),
   /** Geometric mean of d_scaled over the fitted depths (slope fixed at -1). */
-  readonly scaledDistanceFixedSlope: number | null;
+  scaledDistanceFixedSlope: Schema.NullOr(Double),
   /** Mean of d_scaled over the deepest `saturatedDepths` depths. Default estimator of the stop rule. */
-  readonly scaledDistanceSaturated: number | null;
+  scaledDistanceSaturated: Schema.NullOr(Double),
   /** How many of the deepest depths were averaged for scaledDistanceSaturated. */
-  readonly saturatedDepths: number;
+  saturatedDepths: Int32,
   /** Computational distance d at the deepest trained depth. */
-  readonly distanceAtDeepest: number;
+  distanceAtDeepest: Double,
   /** Smallest depth from which d stays within the tolerance of d at the deepest depth; null unless 2+ depths agree. */
-  readonly distanceSaturationDepth: number | null;
+  distanceSaturationDepth: Schema.NullOr(Int32),
   /** Relative tolerance used for distanceSaturationDepth. */
-  readonly saturationTolerance: number;
-}
+  saturationTolerance: Double,
+});
+export type FitRow = typeof FitRowSchema.Type;
 
 /** Ascending by depth; throws on a repeated depth (mixing seeds or datasets in one curve is a bug). */
 function sortedByDepth<Point extends CurvePoint>(points: readonly Point[]): Point[] {

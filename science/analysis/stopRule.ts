@@ -5,6 +5,8 @@
  * The empirical depth is the smallest trained depth whose measured mean scaled perturbation is below eps.
  * The paper's own numbers are kept here to print beside ours.
  */
+import { Schema } from "effect";
+import { Double, Int32, Utf8 } from "../../pipeline/table.ts";
 import type { CurvePoint, FitRow } from "./fit.ts";
 import { ceilWithTolerance } from "./stats.ts";
 
@@ -68,33 +70,34 @@ export interface StopRuleOptions {
 }
 
 /** Stop rule for one curve. One row per (dataset, seed, section); seed null means the curve of means over seeds. */
-export interface StopRuleRow {
-  readonly dataset: string;
+export const StopRuleRowSchema = Schema.Struct({
+  dataset: Utf8,
   /** Seed of a per-seed curve, or null for the curve of means over seeds. */
-  readonly seed: number | null;
+  seed: Schema.NullOr(Int32),
   /** Section 0, 1, 2, or -1 for the whole network (whose mean is over 3L blocks). */
-  readonly section: number;
+  section: Int32,
   /** Threshold on the mean scaled perturbation. */
-  readonly epsilon: number;
+  epsilon: Double,
   /** "saturated" (mean d_scaled over the deepest depths) or "fixedSlope" (geometric mean of d_scaled). */
-  readonly estimator: string;
+  estimator: Utf8,
   /** Our d_scaled from the chosen estimator. */
-  readonly scaledDistance: number | null;
+  scaledDistance: Schema.NullOr(Double),
   /** ceil(d_scaled / eps) (over 3 eps for the network); null without d_scaled. */
-  readonly predictedDepth: number | null;
+  predictedDepth: Schema.NullOr(Int32),
   /** Smallest trained depth with measured mean scaled perturbation below eps; null if none. */
-  readonly empiricalDepth: number | null;
+  empiricalDepth: Schema.NullOr(Int32),
   /** Smallest trained depth of the curve. */
-  readonly minTrainedDepth: number;
+  minTrainedDepth: Int32,
   /** Largest trained depth of the curve (an empirical depth of null means: deeper than this). */
-  readonly maxTrainedDepth: number;
+  maxTrainedDepth: Int32,
   /** The paper's d_scaled for this dataset and section; null if the paper has none. */
-  readonly paperScaledDistance: number | null;
+  paperScaledDistance: Schema.NullOr(Double),
   /** ceil(paper d_scaled / eps), computed, not copied. */
-  readonly paperPredictedDepth: number | null;
+  paperPredictedDepth: Schema.NullOr(Int32),
   /** The paper's empirical depth for this dataset and section. */
-  readonly paperEmpiricalDepth: number | null;
-}
+  paperEmpiricalDepth: Schema.NullOr(Int32),
+});
+export type StopRuleRow = typeof StopRuleRowSchema.Type;
 
 function curveKey(point: { readonly dataset: string; readonly seed?: number | null; readonly section: number }): string {
   return JSON.stringify([point.dataset, point.seed ?? null, point.section]);

@@ -14,9 +14,11 @@ import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type * as tfjs from "@tensorflow/tfjs";
 import { expectedBindingPath } from "./setup.ts";
 
-export type Tf = typeof import("@tensorflow/tfjs");
+/** The TensorFlow.js module, typed as a namespace import like science/resnet.ts's TF, so either passes for the other. */
+export type Tf = typeof tfjs;
 export type BackendName = "tensorflow-gpu" | "tensorflow" | "cpu";
 export type NativeBackendName = Exclude<BackendName, "cpu">;
 export type BackendChoice = "auto" | BackendName;
