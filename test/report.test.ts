@@ -22,14 +22,17 @@ import {
 import type { TrainRun } from "../science/report/document.ts";
 import {
   blockOverlayFigure,
-  blockRidgelineFigure,
+  blockSmallMultiplesFigure,
   FIGURE_NAMES,
+  logTicks,
   paperFigures,
   powerLawFigure,
-  RIDGELINE_STEP,
   sectionMeasureFigure,
   testErrorFigure,
+  trainingCurvesFigure,
+  type TrainingEpochRow,
 } from "../science/report/figures.ts";
+import { PAPER_MNIST } from "../science/report/paper.ts";
 import { buildReport, type ReportFile, type ReportInput } from "../science/report/report.ts";
 import { DEFAULT_CONFIG, PaperConfig } from "../stages/config.ts";
 import { curvePoints } from "../stages/fit.ts";
@@ -78,6 +81,17 @@ const trainParams = (L: number, seed: number) => ({
   schedule: "cosine",
 });
 const runs: TrainRun[] = DEPTHS.flatMap((L) => SEEDS.map((seed) => ({ params: trainParams(L, seed), runtime })));
+/** Two epochs per run: loss and test error fall with the epoch and with L. */
+const epochRows = (L: number, seed: number) =>
+  [1, 2].map((epoch) => ({
+    epoch,
+    trainLoss: 0.5 / (epoch * L) + 0.01 * seed,
+    trainError: 0.1 / (epoch * L),
+    testError: 0.05 / (epoch * Math.sqrt(L)),
+    learningRate: 0.1 / epoch,
+  }));
+const timingRows = (L: number) => [1, 2].map((epoch) => ({ epoch, seconds: 10 * L + epoch, imagesPerSecond: 1000 / L }));
+const epochs: TrainingEpochRow[] = runs.flatMap(({ params: { L, seed } }) => epochRows(L, seed).map((r) => ({ L, seed, ...r })));
 
 const input: ReportInput = {
   datasetName: "MNIST",
@@ -89,6 +103,8 @@ const input: ReportInput = {
   fits,
   rules,
   runs,
+  epochs,
+  paper: PAPER_MNIST,
 };
 
 type Values = Array<Record<string, number | string | null>>;
@@ -160,35 +176,66 @@ describe("report figures are drawn from their data", () => {
     }
   });
 
-  it("Figures 2 and 5: the ridgeline raises curve k by k steps in order of L; the overlay does not", () => {
+  it("Figures 2 and 5: one small multiple per (section, L) with the block values, the same points as the overlay", () => {
     for (const measure of ["absMean", "scaledMean"] as const) {
-      const ridge = topValues(blockRidgelineFigure(tables.blocksAcrossSeeds, measure, 2));
-      const overlay = topValues(blockOverlayFigure(tables.blocksAcrossSeeds, measure, 2));
-      expect(ridge).toHaveLength(3 * DEPTHS.reduce((a, L) => a + L, 0));
-      for (const section of [0, 1, 2]) {
-        const blocks = tables.blocksAcrossSeeds.filter((b) => b.section === section);
-        const step = RIDGELINE_STEP * Math.max(...blocks.map((b) => b[measure]!));
-        const inSection = ridge.filter((p) => p.section === section);
-        // Ordered by L (then block), each L's offset is its rank among the depths times the step.
-        expect([...new Set(inSection.map((p) => p.L))]).toEqual(DEPTHS);
-        for (const p of inSection) {
-          const block = blocks.find((b) => b.depth === p.L && b.block === p.block)!;
-          expect(p.value).toBe(block[measure]);
-          expect(p.position).toBe(block.position);
-          expect(p.offset as number).toBeCloseTo(DEPTHS.indexOf(p.L as number) * step, 12);
-          expect(p.y as number).toBeCloseTo((p.value as number) + (p.offset as number), 12);
-        }
+      const spec = blockSmallMultiplesFigure(tables.blocksAcrossSeeds, measure, 2);
+      const multiples = topValues(spec);
+      expect(multiples).toHaveLength(3 * DEPTHS.reduce((a, L) => a + L, 0));
+      for (const p of multiples) {
+        const block = tables.blocksAcrossSeeds.find((b) => b.section === p.section && b.depth === p.L && b.block === p.block)!;
+        expect(p.value).toBe(block[measure]);
+        expect(p.position).toBe(block.position);
       }
-      expect(overlay.every((p) => p.offset === 0 && p.y === p.value)).toBe(true);
-      expect(overlay.map((p) => p.value)).toEqual(ridge.map((p) => p.value));
+      // One column per section, one row per L within it, sharing the section's y axis.
+      const panels = (spec as unknown as { hconcat: Array<Record<string, any>> }).hconcat;
+      expect(panels.map((panel) => panel.transform[0].filter)).toEqual([0, 1, 2].map((s) => `datum.section === ${s}`));
+      for (const panel of panels) {
+        expect(panel.facet.row).toMatchObject({ field: "L", type: "ordinal" });
+        expect(panel.resolve).toEqual({ scale: { y: "shared" } });
+      }
+      const overlay = topValues(blockOverlayFigure(tables.blocksAcrossSeeds, measure, 2));
+      expect(overlay).toEqual(multiples);
     }
   });
 
+  it("discrete depths get discrete colours", () => {
+    const colours = JSON.stringify([
+      blockSmallMultiplesFigure(tables.blocksAcrossSeeds, "absMean", 2),
+      blockOverlayFigure(tables.blocksAcrossSeeds, "absMean", 2),
+      trainingCurvesFigure(epochs, "MNIST"),
+    ]).match(/"color":\{"field":"L","type":"[a-z]+"/g);
+    expect(colours!.length).toBeGreaterThan(3);
+    expect(new Set(colours)).toEqual(new Set(['"color":{"field":"L","type":"ordinal"']));
+  });
+
+  it("the training curves are every train node's epochs rows", () => {
+    const values = topValues(trainingCurvesFigure(epochs, "MNIST"));
+    expect(values).toHaveLength(DEPTHS.length * SEEDS.length * 2);
+    for (const v of values) {
+      const expected = epochRows(v.L as number, v.seed as number).find((r) => r.epoch === v.epoch)!;
+      expect(v.trainLoss).toBe(expected.trainLoss);
+      expect(v.testError).toBe(expected.testError);
+    }
+  });
+
+  it("log axes get round 1-2-5 ticks inside the plotted range, at least two", () => {
+    expect(logTicks(0.09, 0.95)).toEqual([0.1, 0.2, 0.5]);
+    expect(logTicks(0.004, 0.03)).toEqual([0.005, 0.01, 0.02]);
+    expect(logTicks(0.12, 0.35)).toEqual([0.15, 0.2, 0.3]);
+    expect(logTicks(1e-5, 10)).toEqual([1e-5, 3e-5, 1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10]);
+    expect(logTicks(0, 1)).toEqual([]);
+  });
+
   it("the report has every declared figure, in order", () => {
-    const figures = paperFigures({ ...input, datasetName: "MNIST" });
+    const figures = paperFigures({ ...input, paperTestErrorBound: 0.01 });
     expect(figures.map((f) => f.name)).toEqual([...FIGURE_NAMES]);
     expect(Object.keys(report.outputs).sort()).toEqual(
-      ["report.md", "report.html", ...FIGURE_NAMES.flatMap((n) => [`${n}.svg`, `${n}.png`])].sort(),
+      [
+        "report.md",
+        "report.html",
+        ...FIGURE_NAMES.flatMap((n) => [`${n}.svg`, `${n}.png`]),
+        ...["sectionsAcrossSeeds", "blocksAcrossSeeds", "fits", "rules", "trainingEpochs", "trainingTimes"],
+      ].sort(),
     );
   });
 });
@@ -199,8 +246,10 @@ describe("the report stage", () => {
   const read = (name: string) => readFileSync(join(outDir, name));
   let files: ReportFile[] = [];
   let warnings: string[] = [];
+  const written = new Map<string, unknown[]>();
 
   beforeAll(async () => {
+    const trainInputs = runs.map((r) => `train[L=${r.params.L},seed=${r.params.seed}]`);
     const tablesByInput: Record<string, Record<string, unknown[]>> = {
       aggregate: {
         sections: [...tables.sections],
@@ -209,8 +258,10 @@ describe("the report stage", () => {
       },
       fit: { fits },
       stopRule: { rules },
+      ...Object.fromEntries(
+        runs.map(({ params: { L, seed } }, i) => [trainInputs[i], { epochs: epochRows(L, seed), timings: timingRows(L) }]),
+      ),
     };
-    const trainInputs = runs.map((r) => `train[L=${r.params.L},seed=${r.params.seed}]`);
     const io: StageIOService = {
       inputNames: ["aggregate", "fit", "stopRule", ...trainInputs],
       inputParams: (name) => runs[trainInputs.indexOf(name)]?.params,
@@ -218,7 +269,7 @@ describe("the report stage", () => {
       readTable: (name, artifact) => Effect.succeed((tablesByInput[name]?.[artifact] ?? []) as Row[]),
       forEachRowBatch: () => Effect.die("not used"),
       inputPath: () => Effect.die("not used"),
-      writeTable: () => Effect.die("not used"),
+      writeTable: (artifact, rows) => Effect.sync(() => void written.set(artifact, [...(rows as Iterable<unknown>)])),
       outputPath: (artifact) => join(outDir, artifact),
       scratchDir: Effect.die("not used"),
       log: () => Effect.void,
@@ -234,6 +285,16 @@ describe("the report stage", () => {
 
   it("renders without Vega or Vega-Lite warnings", () => {
     expect(warnings).toEqual([]);
+  });
+
+  it("writes the tables it was made from beside the report, each train node's rows with its L and seed", () => {
+    expect(written.get("fits")).toEqual(fits);
+    expect(written.get("rules")).toEqual(rules);
+    expect(written.get("sectionsAcrossSeeds")).toEqual(tables.sectionsAcrossSeeds);
+    expect(written.get("blocksAcrossSeeds")).toEqual(tables.blocksAcrossSeeds);
+    expect(written.get("trainingEpochs")).toEqual(epochs);
+    expect(written.get("trainingTimes")).toEqual(runs.flatMap(({ params: { L, seed } }) => timingRows(L).map((r) => ({ L, seed, ...r }))));
+    expect(report.outputs.trainingTimes).toMatchObject({ kind: "table", volatile: true });
   });
 
   it("depends on aggregate, fit, stop-rule and every train node of the data set", () => {
