@@ -32,7 +32,25 @@ import {
   trainingCurvesFigure,
   type TrainingEpochRow,
 } from "../science/report/figures.ts";
+import { stopRuleTable, toMarkdown } from "../science/report/document.ts";
+import {
+  absoluteDistanceFindings,
+  absoluteDistanceSentence,
+  comparisonBlocks,
+  empiricalDepthFindings,
+  empiricalDepthSentence,
+  exponentFindings,
+  exponentSentence,
+  printedPredictionsAreCifarCeilings,
+  saturationFindings,
+  saturationSentence,
+  scaledDistanceFindings,
+  summarySentences,
+  testErrorFinding,
+  testErrorSentence,
+} from "../science/report/findings.ts";
 import { PAPER_MNIST } from "../science/report/paper.ts";
+import { formatDuration, readmeBlock, replaceReadmeBlock } from "../science/report/readme.ts";
 import { buildReport, type ReportFile, type ReportInput } from "../science/report/report.ts";
 import { DEFAULT_CONFIG, PaperConfig } from "../stages/config.ts";
 import { curvePoints } from "../stages/fit.ts";
@@ -156,7 +174,9 @@ describe("report figures are drawn from their data", () => {
   });
 
   it("Figure 1: test error per L with the seed std", () => {
-    const values = topValues(testErrorFigure(tables.sectionsAcrossSeeds, "MNIST"));
+    const spec = testErrorFigure(tables.sectionsAcrossSeeds, "MNIST", 0.01);
+    expect(layerValues(spec, "paper").map((r) => r.bound)).toEqual([0.01]);
+    const values = layerValues(spec, "measured");
     expect(values.map((v) => v.L)).toEqual(DEPTHS);
     for (const v of values) {
       const row = acrossSeeds(v.L as number, -1);
@@ -329,7 +349,8 @@ describe("the report stage", () => {
       const ours = rules.find((r) => r.seed === null && r.section === section)!;
       const [dScaled, empirical] = paper[section];
       const predicted = Math.ceil(dScaled / EPS - 1e-9);
-      const row = md.split("\n").find((l) => l.startsWith(`| section ${section + 1} | ${ours.scaledDistance!.toPrecision(4)}`));
+      const stopRuleSection = md.slice(md.indexOf("## Stopping rule"));
+      const row = stopRuleSection.split("\n").find((l) => l.startsWith(`| section ${section + 1} | ${ours.scaledDistance!.toPrecision(4)}`));
       expect(row, `stop-rule row of section ${section + 1}`).toBeDefined();
       expect(row!.endsWith(`| ${dScaled.toFixed(2)} | ${predicted} | ${empirical} |`)).toBe(true);
       expect(row).toContain(`| ${Math.ceil(ours.scaledDistance! / EPS)} |`);
@@ -355,5 +376,197 @@ describe("the report stage", () => {
     for (const [i, f] of files.entries()) expect(Buffer.from(again[i]!.contents).equals(Buffer.from(f.contents)), f.name).toBe(true);
     // And the stage wrote exactly what buildReport returns.
     for (const f of files) expect(read(f.name).equals(Buffer.from(f.contents)), f.name).toBe(true);
+  });
+});
+
+/**
+ * Hand-made means over seeds at L = 1..32 (doubling), one seed, chosen so that each rule has a known answer:
+ * section 1 falls like L^-0.3 (shallower than -1, never below eps), section 2 like 3.1/L with +-3% wiggle (consistent
+ * with -1, first below eps at L = 32), section 3 like 12 L^-1.6 (steeper, first below eps at L = 32).
+ */
+const HAND_DEPTHS = [1, 2, 4, 8, 16, 32];
+const WIGGLE = [1, 1.03, 0.97, 1.03, 0.97, 1];
+const handMeanScaled = (section: number, L: number, i: number) =>
+  section === 0 ? 0.9 * L ** -0.3 : section === 1 ? (3.1 / L) * WIGGLE[i]! : 12 * L ** -1.6;
+/** d levels off from L = 8 in section 1 and keeps growing in the others. */
+const handDistance = (section: number, L: number) => (section === 0 ? Math.min(100, 12.5 * L) : 20 * L);
+const handRows = (testError: (L: number) => number) =>
+  HAND_DEPTHS.flatMap((L, i) =>
+    [0, 1, 2, -1].map((section) => {
+      const blocks = section === -1 ? 3 * L : L;
+      const meanScaled =
+        section === -1 ? [0, 1, 2].reduce((a, s) => a + handMeanScaled(s, L, i), 0) / 3 : handMeanScaled(section, L, i);
+      const distance = section === -1 ? [0, 1, 2].reduce((a, s) => a + handDistance(s, L), 0) : handDistance(section, L);
+      return {
+        dataset: "mnist",
+        depth: L,
+        section,
+        blocks,
+        seeds: 1,
+        distance,
+        distanceSeedStd: null,
+        scaledDistance: meanScaled * blocks,
+        scaledDistanceSeedStd: null,
+        meanPerturbation: distance / blocks,
+        meanPerturbationSeedStd: null,
+        meanScaledPerturbation: meanScaled,
+        meanScaledPerturbationSeedStd: null,
+        testError: testError(L),
+        testErrorSeedStd: null,
+      };
+    }),
+  );
+const handInput = (testError: (L: number) => number = (L) => (L === 1 ? 0.012 : 0.008), paper = PAPER_MNIST) => {
+  const sectionsAcrossSeeds = handRows(testError);
+  const handFits = fitCurves(sectionsAcrossSeeds);
+  return { eps: EPS, sectionsAcrossSeeds, fits: handFits, rules: stopRule(handFits, sectionsAcrossSeeds, { epsilon: EPS }), paper };
+};
+
+describe("the comparison with the paper is computed from the tables", () => {
+  it("test error: agrees only when every depth is under the paper's 1%", () => {
+    expect(testErrorFinding(handInput(() => 0.008))).toMatchObject({ verdict: "agrees", above: [] });
+    expect(testErrorFinding(handInput())).toMatchObject({ verdict: "partly agrees", above: [1] });
+    expect(testErrorFinding(handInput(() => 0.02)).verdict).toBe("does not agree");
+    expect(testErrorSentence(handInput())).toBe(
+      "Test error: 0.80% to 1.20%; at or above 1% at L = 1 (1.20% at L = 1); the paper's Figure 1 has MNIST well under 1% " +
+        "at every depth: partly agrees.",
+    );
+  });
+
+  it("the exponent: the CI against -1 decides consistent, shallower or steeper", () => {
+    const findings = exponentFindings(handInput());
+    expect(findings.map((f) => f.section)).toEqual([0, 1, 2, -1]);
+    expect(findings.slice(0, 3).map((f) => f.verdict)).toEqual(["shallower than -1", "consistent with -1", "steeper than -1"]);
+    expect(findings[0]!.slope!).toBeCloseTo(-0.3, 10);
+    expect(findings[2]!.slope!).toBeCloseTo(-1.6, 10);
+    expect(findings[1]!.ciLow!).toBeLessThan(-1);
+    expect(findings[1]!.ciHigh!).toBeGreaterThan(-1);
+    // Two depths give a slope but no interval.
+    const two = handInput();
+    const shallow = two.sectionsAcrossSeeds.filter((r) => r.depth <= 2);
+    expect(exponentFindings({ ...two, fits: fitCurves(shallow) }).map((f) => f.verdict)).toEqual(
+      Array(4).fill("no confidence interval"),
+    );
+    expect(exponentSentence(handInput())).toContain(
+      "shallower than -1 in section 1; consistent with -1 in section 2; steeper than -1 in section 3",
+    );
+  });
+
+  it("the empirical depth: the paper's depth inside (previous trained L, ours] agrees; '> 32' when eps is not reached", () => {
+    const findings = empiricalDepthFindings(handInput());
+    // Section 1 never gets below eps: "> 32", and the paper's 40 lies beyond 32 too.
+    expect(findings[0]).toMatchObject({ ours: null, maxTrained: 32, paper: 40, verdict: "not reached, consistent with the paper" });
+    // Section 2 first below eps at 32: the crossing lies in (16, 32], where the paper's 32 is.
+    expect(findings[1]).toMatchObject({ ours: 32, previousTrained: 16, paper: 32, verdict: "agrees" });
+    // Section 3 first below eps at 32 too, but the paper needs 40.
+    expect(findings[2]).toMatchObject({ ours: 32, paper: 40, verdict: "earlier than the paper" });
+    // A paper reaching eps at or before our previous depth, or before our deepest when we never do: later.
+    const early = { ...PAPER_MNIST, empiricalDepth: [20, 16, 40] as const };
+    expect(empiricalDepthFindings(handInput(undefined, early)).map((f) => f.verdict)).toEqual([
+      "later than the paper",
+      "later than the paper",
+      "earlier than the paper",
+    ]);
+    const md = toMarkdown(comparisonBlocks(handInput()));
+    expect(md).toContain("| section 1 | > 32 | (32, ...) | 40 | not reached, consistent with the paper |");
+    expect(md).toContain("| section 2 | 32 | (16, 32] | 32 | agrees |");
+    expect(empiricalDepthSentence(handInput())).toContain("> 32 / 32 / 32 against the paper's 40 / 32 / 40");
+  });
+
+  it("d_scaled: both estimators, the depths they predict, the paper's computed and printed depths", () => {
+    const findings = scaledDistanceFindings(handInput());
+    // Saturated = mean of the deepest third (L = 16, 32): section 2 is 3.1 * (0.97 + 1) / 2 = 3.0535 against 3.12.
+    expect(findings[1]!.saturated!).toBeCloseTo(3.0535, 10);
+    expect(findings[1]).toMatchObject({ predictedSaturated: 31, paper: 3.12, paperPredicted: 32, paperPrinted: 39, verdict: "agrees" });
+    expect(findings.map((f) => f.paperPredicted)).toEqual([42, 32, 46]);
+    expect(findings.map((f) => f.paperPrinted)).toEqual([37, 39, 43]);
+    expect(findings[0]!.verdict).toBe("above the paper");
+    expect(findings[2]!.verdict).toBe("below the paper");
+    // The fixed-slope estimate is the geometric mean of d_scaled over all fitted depths.
+    const section3 = HAND_DEPTHS.map((L) => 12 * L ** -0.6);
+    expect(findings[2]!.fixedSlope!).toBeCloseTo(Math.exp(section3.reduce((a, d) => a + Math.log(d), 0) / 6), 10);
+    expect(findings[2]!.predictedFixedSlope).toBe(Math.ceil(findings[2]!.fixedSlope! / EPS));
+    // Section 1's d_scaled = 0.9 L^0.7 still rises from 16 to 32 by more than 10%; section 3's falls.
+    expect(findings.map((f) => f.stillRising)).toEqual([true, false, false]);
+    expect(printedPredictionsAreCifarCeilings(0.1)).toBe(true);
+    expect(printedPredictionsAreCifarCeilings(0.2)).toBe(false);
+    expect(toMarkdown(comparisonBlocks(handInput()))).toContain("these are the ceilings of its CIFAR-10 d_scaled");
+  });
+
+  it("saturation of d and d_scaled, and the absolute distances against the paper's", () => {
+    const saturation = saturationFindings(handInput());
+    expect(saturation.map((f) => f.distanceFrom)).toEqual([8, null, null]);
+    // Section 2's d_scaled = 3.1 * wiggle stays within 10% of its value at 32 from L = 1 on.
+    expect(saturation.map((f) => f.scaledDistanceFrom)).toEqual([null, 1, null]);
+    expect(saturationSentence(handInput())).toContain(
+      "d levels off in section 1 from L = 8 but not in sections 2 and 3; d_scaled levels off in section 2 from L = 1 but not " +
+        "in sections 1 and 3: earlier than the paper's saturation near L = 70-80",
+    );
+    const absolute = absoluteDistanceFindings(handInput());
+    expect(absolute.map((f) => [f.ours, f.paper, f.deepest])).toEqual([
+      [100, 130, 32],
+      [640, 160, 32],
+      [640, 200, 32],
+    ]);
+    expect(absoluteDistanceSentence(handInput())).toContain("(0.77x / 4.00x / 3.20x); not a test of the claim");
+  });
+
+  it("a rerun with other numbers rewrites the statements", () => {
+    const before = summarySentences(handInput());
+    const after = summarySentences(handInput(() => 0.003));
+    expect(after[0]).toContain("below 1% at every trained depth");
+    expect(after[0]).not.toBe(before[0]);
+    expect(after.slice(1)).toEqual(before.slice(1));
+  });
+});
+
+describe("the README block", () => {
+  const times = HAND_DEPTHS.slice(0, 4).flatMap((L) => [1, 2, 3].map((epoch) => ({ L, seed: 0, epoch, seconds: 100 * L })));
+  const partial = () => {
+    const all = handInput();
+    const sectionsAcrossSeeds = all.sectionsAcrossSeeds.filter((r) => r.depth <= 8);
+    const shallowFits = fitCurves(sectionsAcrossSeeds);
+    return {
+      ...all,
+      name: "mnist-cpu",
+      reportDir: "docs/reports/mnist-cpu",
+      command: "npx pipeline run report --preset mnist-cpu --data-dir ../shared/datasets --out docs/reports/mnist-cpu",
+      configuredDepths: HAND_DEPTHS,
+      sectionsAcrossSeeds,
+      fits: shallowFits,
+      rules: stopRule(shallowFits, sectionsAcrossSeeds, { epsilon: EPS }),
+      trainingTimes: times,
+    };
+  };
+
+  it("is generated from the tables: figure, stop-rule table, statements, test error and time per L, the command", () => {
+    const input = partial();
+    const block = readmeBlock(input);
+    expect(block.startsWith("<!-- report:mnist-cpu:start -->\n")).toBe(true);
+    expect(block.endsWith("\n<!-- report:mnist-cpu:end -->")).toBe(true);
+    expect(block).toContain("**Partial result**: the depths trained so far are L = 1, 2, 4 and 8; L = 16 and 32");
+    expect(block).toContain("](docs/reports/mnist-cpu/fig7-mean-scaled-perturbation.png)");
+    expect(block).toContain(toMarkdown([{ kind: "table", table: stopRuleTable(input.rules) }]).trim());
+    for (const sentence of summarySentences(input)) expect(block).toContain(`- ${sentence}`);
+    // Time per L: three epochs of 100 L seconds; in all 300 * (1 + 2 + 4 + 8) s = 75 min.
+    expect(block).toContain("| 8 | 0.80% | 40 min 0 s |");
+    expect(block).toContain("measured: 1 h 15 min of training");
+    expect(block).toContain(`\`\`\`sh\n${input.command}\n\`\`\``);
+    expect(readmeBlock({ ...input, configuredDepths: [1, 2, 4, 8] })).not.toContain("Partial");
+  });
+
+  it("replaces only what lies between its markers, and refuses a README without them", () => {
+    const readme = "# title\n\nintro\n<!-- report:mnist-cpu:start -->\nold\n<!-- report:mnist-cpu:end -->\n\n## rest\n";
+    const block = readmeBlock(partial());
+    const once = replaceReadmeBlock(readme, "mnist-cpu", block);
+    expect(once).toBe(`# title\n\nintro\n${block}\n\n## rest\n`);
+    expect(replaceReadmeBlock(once, "mnist-cpu", block)).toBe(once);
+    expect(() => replaceReadmeBlock("# title\n", "mnist-cpu", block)).toThrow(/needs one "<!-- report:mnist-cpu:start -->"/);
+  });
+
+  it("durations read as hours and minutes", () => {
+    expect(formatDuration(40)).toBe("40 s");
+    expect(formatDuration(725)).toBe("12 min 5 s");
+    expect(formatDuration(9060)).toBe("2 h 31 min");
   });
 });

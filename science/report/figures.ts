@@ -541,7 +541,10 @@ export interface TrainingEpochRow {
 
 /** The training curves: train loss (left) and test error (right) against the epoch, log y, one colour per L. */
 export const trainingCurvesFigure = (epochs: readonly TrainingEpochRow[], datasetName: string): TopLevelSpec => {
-  const rows = [...epochs].sort((a, b) => a.L - b.L || a.seed - b.seed || a.epoch - b.epoch);
+  // Copies of the plotted fields only: vega tags the objects it is given, which must not be the caller's rows.
+  const rows = epochs
+    .map(({ L, seed, epoch, trainLoss, testError }) => ({ L, seed, epoch, trainLoss, testError }))
+    .sort((a, b) => a.L - b.L || a.seed - b.seed || a.epoch - b.epoch);
   const depthCount = new Set(rows.map((r) => r.L)).size;
   const seeds = new Set(rows.map((r) => r.seed)).size;
   const x = {
