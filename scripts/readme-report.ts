@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { readParquet } from "../pipeline/parquet.ts";
 import type { FitRow, SectionSeedSummaryRow, StopRuleRow } from "../science/analysis.ts";
+import { DATASETS } from "../science/data/datasets.ts";
 import { PAPER_MNIST } from "../science/report/paper.ts";
 import { readmeBlock, replaceReadmeBlock, type TrainingTimeRow } from "../science/report/readme.ts";
 import { DEFAULT_CONFIG, PRESETS } from "../stages/config.ts";
@@ -40,6 +41,7 @@ const dataset = rules[0]?.dataset === "cifar10" ? "cifar10" : "mnist";
 const presetConfig: { readonly [D in typeof dataset]?: { readonly depths?: readonly number[] } } = PRESETS[preset as keyof typeof PRESETS];
 const block = readmeBlock({
   name: preset,
+  datasetName: DATASETS[dataset].displayName,
   reportDir,
   command: `npx pipeline run report --preset ${preset} --data-dir ../shared/datasets --out ${reportDir}`,
   configuredDepths: presetConfig[dataset]?.depths ?? DEFAULT_CONFIG[dataset].depths,

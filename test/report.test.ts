@@ -23,6 +23,7 @@ import type { TrainRun } from "../science/report/document.ts";
 import {
   blockOverlayFigure,
   blockSmallMultiplesFigure,
+  depthTicks,
   FIGURE_NAMES,
   logTicks,
   paperFigures,
@@ -236,6 +237,16 @@ describe("report figures are drawn from their data", () => {
       expect(v.trainLoss).toBe(expected.trainLoss);
       expect(v.testError).toBe(expected.testError);
     }
+  });
+
+  it("the depth axis labels the trained depths that fit without colliding", () => {
+    expect(depthTicks([1, 2, 4, 8, 16, 32])).toEqual([1, 2, 4, 8, 16, 32]);
+    const paper = [...Array.from({ length: 35 }, (_, i) => 2 * (i + 1)), 80, 90, 100];
+    const ticks = depthTicks(paper, 600, 26);
+    expect(ticks.slice(0, 5)).toEqual([2, 4, 6, 8, 10]);
+    const pixels = ticks.map((d) => (600 * Math.log(d / 2)) / Math.log(50));
+    for (let i = 1; i < pixels.length; i++) expect(pixels[i]! - pixels[i - 1]!).toBeGreaterThanOrEqual(26);
+    expect(ticks.length).toBeLessThan(paper.length);
   });
 
   it("log axes get round 1-2-5 ticks inside the plotted range, at least two", () => {
@@ -529,6 +540,7 @@ describe("the README block", () => {
     return {
       ...all,
       name: "mnist-cpu",
+      datasetName: "MNIST",
       reportDir: "docs/reports/mnist-cpu",
       command: "npx pipeline run report --preset mnist-cpu --data-dir ../shared/datasets --out docs/reports/mnist-cpu",
       configuredDepths: HAND_DEPTHS,
@@ -544,6 +556,7 @@ describe("the README block", () => {
     const block = readmeBlock(input);
     expect(block.startsWith("<!-- report:mnist-cpu:start -->\n")).toBe(true);
     expect(block.endsWith("\n<!-- report:mnist-cpu:end -->")).toBe(true);
+    expect(block).toContain("## Result: MNIST, L = 1, 2, 4 and 8 (preset mnist-cpu)");
     expect(block).toContain("**Partial result**: the depths trained so far are L = 1, 2, 4 and 8; L = 16 and 32");
     expect(block).toContain("](docs/reports/mnist-cpu/fig7-mean-scaled-perturbation.png)");
     expect(block).toContain(toMarkdown([{ kind: "table", table: stopRuleTable(input.rules) }]).trim());

@@ -54,8 +54,26 @@ const sectionColor = {
 const depthColorScale = { scheme: { name: "viridis", extent: [0, 0.85] } } as const;
 
 /**
+ * The trained depths that get a labelled tick on a log axis `width` pixels wide: from the smallest up, each next one
+ * at least `minGap` pixels right of the last kept (vega's own overlap removal does not act on explicit tick values).
+ */
+export const depthTicks = (depths: readonly number[], width: number = PANEL.width, minGap = 26): number[] => {
+  const sorted = [...new Set(depths)].filter((d) => d > 0).sort((a, b) => a - b);
+  const first = sorted[0];
+  const last = sorted[sorted.length - 1];
+  if (first === undefined || last === undefined || first === last) return sorted;
+  const pixelsPerLog = width / Math.log(last / first);
+  const kept: number[] = [];
+  for (const d of sorted) {
+    const previous = kept[kept.length - 1];
+    if (previous === undefined || Math.log(d / previous) * pixelsPerLog >= minGap) kept.push(d);
+  }
+  return kept;
+};
+
+/**
  * The L axis of Figures 1, 3, 4, 6 and 7: log scale (the depths are spread on a log scale, and the power law of
- * Figure 7 is a line on it), one tick per trained depth, labels that would collide left out.
+ * Figure 7 is a line on it), ticks at trained depths, as many as fit without their labels colliding.
  */
 const depthAxis = (depths: readonly number[]) =>
   ({
@@ -63,7 +81,7 @@ const depthAxis = (depths: readonly number[]) =>
     type: "quantitative",
     title: "blocks per section L (log scale)",
     scale: { type: "log", nice: false, padding: 14 },
-    axis: { values: [...new Set(depths)].sort((a, b) => a - b), format: "d", labelOverlap: "greedy", grid: true },
+    axis: { values: depthTicks(depths), format: "d", grid: true },
   }) as const;
 
 /**
@@ -318,11 +336,12 @@ export const powerLawFigure = (sections: readonly SectionSeedSummaryRow[], fits:
     layer: [
       {
         name: "eps",
-        data: { values: [{ eps, label: `eps = ${eps}`, L: depths.length === 0 ? 1 : Math.max(...depths) }] },
+        // Labelled at the shallowest depth, where the measured points lie far above eps.
+        data: { values: [{ eps, label: `eps = ${eps}`, L: depths.length === 0 ? 1 : Math.min(...depths) }] },
         layer: [
           { mark: { type: "rule", color: "#888", strokeDash: [2, 3], strokeWidth: 1.5 }, encoding: { y: { ...y, field: "eps" } } },
           {
-            mark: { type: "text", color: "#555", align: "right", baseline: "bottom", dy: -3, fontSize: 11 },
+            mark: { type: "text", color: "#555", align: "left", baseline: "bottom", dy: -3, fontSize: 11 },
             encoding: { x: { ...x, field: "L" }, y: { ...y, field: "eps" }, text: { field: "label" } },
           },
         ],
@@ -403,7 +422,7 @@ const depthColor = (legend: boolean, depths: number) =>
     type: "ordinal",
     title: "L",
     scale: depthColorScale,
-    legend: legend ? { columns: depths > 16 ? 2 : 1, symbolType: "stroke", symbolStrokeWidth: 2.5 } : null,
+    legend: legend ? { columns: depths > 16 ? 2 : 1, symbolLimit: depths, symbolType: "stroke", symbolStrokeWidth: 2.5 } : null,
   }) as const;
 
 const sections = (points: ReadonlyArray<{ readonly section: number }>) =>
@@ -447,6 +466,8 @@ export const blockSmallMultiplesFigure = (blocks: readonly BlockSeedSummaryRow[]
       },
     } as const,
     spacing: 10,
+    // Lay rows out by their plot areas, not by their axis labels, so the rows of the three sections line up.
+    bounds: "flush",
     spec: {
       width: SECTION_PANEL.width,
       height,

@@ -20,6 +20,8 @@ export interface TrainingTimeRow {
 export interface ReadmeBlockInput {
   /** The block's name in its markers, e.g. the preset "mnist-cpu". */
   readonly name: string;
+  /** The data set's display name, e.g. "MNIST". */
+  readonly datasetName: string;
   /** The report's folder relative to the README (links to its figures and report.md). */
   readonly reportDir: string;
   /** The command that reproduces the report. */
@@ -60,6 +62,7 @@ export const readmeBlock = (input: ReadmeBlockInput): string => {
   const time = trainingTime(input.trainingTimes);
   const network = input.sectionsAcrossSeeds.filter((r) => r.section === -1).sort((a, b) => a.depth - b.depth);
   const blocks: Block[] = [
+    { kind: "heading", level: 2, text: `Result: ${input.datasetName}, L = ${listWords(trained.map(String))} (preset ${input.name})` },
     ...(missing.length === 0
       ? []
       : [
