@@ -31,14 +31,16 @@ const table = async <T>(name: string): Promise<T[]> => {
   try {
     return (await readParquet(join(reportDir, `${name}.parquet`))) as unknown as T[];
   } catch (e) {
-    console.error(`cannot read ${name}.parquet in ${reportDir} (run the report with --out ${reportDir}): ${(e as Error).message}`);
+    const hint = `run the report with --out ${reportDir}`;
+    console.error(`cannot read ${name}.parquet in ${reportDir} (${hint}): ${(e as Error).message}`);
     process.exit(1);
   }
 };
 
 const rules = await table<StopRuleRow>("rules");
 const dataset = rules[0]?.dataset === "cifar10" ? "cifar10" : "mnist";
-const presetConfig: { readonly [D in typeof dataset]?: { readonly depths?: readonly number[] } } = PRESETS[preset as keyof typeof PRESETS];
+type PresetDepths = { readonly [D in typeof dataset]?: { readonly depths?: readonly number[] } };
+const presetConfig: PresetDepths = PRESETS[preset as keyof typeof PRESETS];
 const block = readmeBlock({
   name: preset,
   datasetName: DATASETS[dataset].displayName,

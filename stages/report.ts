@@ -52,12 +52,21 @@ const RUN_COLUMNS = columns("L:INT32 seed:INT32");
 
 /** The tables the report is made from, written beside it (the figures' and statements' numbers). */
 const TABLE_OUTPUTS = {
-  sectionsAcrossSeeds: table("aggregate's per (depth, section) means over seeds", columnsOf(aggregate.outputs.sectionsAcrossSeeds)),
-  blocksAcrossSeeds: table("aggregate's per (depth, section, block) means over seeds", columnsOf(aggregate.outputs.blocksAcrossSeeds)),
+  sectionsAcrossSeeds: table(
+    "aggregate's per (depth, section) means over seeds",
+    columnsOf(aggregate.outputs.sectionsAcrossSeeds),
+  ),
+  blocksAcrossSeeds: table(
+    "aggregate's per (depth, section, block) means over seeds",
+    columnsOf(aggregate.outputs.blocksAcrossSeeds),
+  ),
   fits: table("fit's power-law fits", columnsOf(fit.outputs.fits)),
   rules: table("stop-rule's rows", columnsOf(stopRule.outputs.rules)),
   trainingEpochs: table("every train node's per-epoch metrics", { ...RUN_COLUMNS, ...columnsOf(train.outputs.epochs) }),
-  trainingTimes: volatileTable("every train node's per-epoch wall time", { ...RUN_COLUMNS, ...columnsOf(train.outputs.timings) }),
+  trainingTimes: volatileTable("every train node's per-epoch wall time", {
+    ...RUN_COLUMNS,
+    ...columnsOf(train.outputs.timings),
+  }),
 } satisfies Record<string, TableOutput>;
 
 /**
@@ -101,7 +110,10 @@ export const report = defineStage({
     Effect.gen(function* () {
       const io = yield* StageIO;
       const trainInputs = io.inputNames.filter((name) => name.startsWith("train["));
-      const runs: TrainRun[] = trainInputs.map((name) => ({ params: io.inputParams(name) as TrainParams, runtime: io.inputRuntime(name) }));
+      const runs: TrainRun[] = trainInputs.map((name) => ({
+        params: io.inputParams(name) as TrainParams,
+        runtime: io.inputRuntime(name),
+      }));
       /** One table of every train node, each row with its node's L and seed. */
       const acrossRuns = (artifact: string) =>
         Effect.forEach(runs, ({ params: { L, seed } }, i) =>

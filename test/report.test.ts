@@ -1,7 +1,8 @@
 /**
  * The report stage: every figure is drawn from its data (the specs' inline values against the analysis rows they
- * come from), the ridgeline is ordered and offset by rank of L, the files are valid SVG/PNG, the markdown carries the
- * stop-rule table beside the paper's numbers, and the same rows give the same bytes. Built from synthetic probe
+ * come from), Figures 2 and 5 have one row per L and section, the files are valid SVG/PNG, the markdown carries the
+ * stop-rule table beside the paper's numbers, and the same rows give the same bytes. The comparison with the paper
+ * and the README block are checked against hand-made tables whose verdicts are known. Built from synthetic probe
  * rows through the real analysis functions; no training.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -109,8 +110,11 @@ const epochRows = (L: number, seed: number) =>
     testError: 0.05 / (epoch * Math.sqrt(L)),
     learningRate: 0.1 / epoch,
   }));
-const timingRows = (L: number) => [1, 2].map((epoch) => ({ epoch, seconds: 10 * L + epoch, imagesPerSecond: 1000 / L }));
-const epochs: TrainingEpochRow[] = runs.flatMap(({ params: { L, seed } }) => epochRows(L, seed).map((r) => ({ L, seed, ...r })));
+const timingRows = (L: number) =>
+  [1, 2].map((epoch) => ({ epoch, seconds: 10 * L + epoch, imagesPerSecond: 1000 / L }));
+const epochs: TrainingEpochRow[] = runs.flatMap(({ params: { L, seed } }) =>
+  epochRows(L, seed).map((r) => ({ L, seed, ...r })),
+);
 
 const input: ReportInput = {
   datasetName: "MNIST",
@@ -197,13 +201,15 @@ describe("report figures are drawn from their data", () => {
     }
   });
 
-  it("Figures 2 and 5: one small multiple per (section, L) with the block values, the same points as the overlay", () => {
+  it("Figures 2 and 5: one small multiple per (section, L) with the block values, the overlay's points", () => {
     for (const measure of ["absMean", "scaledMean"] as const) {
       const spec = blockSmallMultiplesFigure(tables.blocksAcrossSeeds, measure, 2);
       const multiples = topValues(spec);
       expect(multiples).toHaveLength(3 * DEPTHS.reduce((a, L) => a + L, 0));
       for (const p of multiples) {
-        const block = tables.blocksAcrossSeeds.find((b) => b.section === p.section && b.depth === p.L && b.block === p.block)!;
+        const block = tables.blocksAcrossSeeds.find(
+          (b) => b.section === p.section && b.depth === p.L && b.block === p.block,
+        )!;
         expect(p.value).toBe(block[measure]);
         expect(p.position).toBe(block.position);
       }
@@ -290,7 +296,10 @@ describe("the report stage", () => {
       fit: { fits },
       stopRule: { rules },
       ...Object.fromEntries(
-        runs.map(({ params: { L, seed } }, i) => [trainInputs[i], { epochs: epochRows(L, seed), timings: timingRows(L) }]),
+        runs.map(({ params: { L, seed } }, i) => [
+          trainInputs[i],
+          { epochs: epochRows(L, seed), timings: timingRows(L) },
+        ]),
       ),
     };
     const io: StageIOService = {
@@ -324,7 +333,8 @@ describe("the report stage", () => {
     expect(written.get("sectionsAcrossSeeds")).toEqual(tables.sectionsAcrossSeeds);
     expect(written.get("blocksAcrossSeeds")).toEqual(tables.blocksAcrossSeeds);
     expect(written.get("trainingEpochs")).toEqual(epochs);
-    expect(written.get("trainingTimes")).toEqual(runs.flatMap(({ params: { L, seed } }) => timingRows(L).map((r) => ({ L, seed, ...r }))));
+    const times = runs.flatMap(({ params: { L, seed } }) => timingRows(L).map((r) => ({ L, seed, ...r })));
+    expect(written.get("trainingTimes")).toEqual(times);
     expect(report.outputs.trainingTimes).toMatchObject({ kind: "table", volatile: true });
   });
 
@@ -361,7 +371,8 @@ describe("the report stage", () => {
       const [dScaled, empirical] = paper[section];
       const predicted = Math.ceil(dScaled / EPS - 1e-9);
       const stopRuleSection = md.slice(md.indexOf("## Stopping rule"));
-      const row = stopRuleSection.split("\n").find((l) => l.startsWith(`| section ${section + 1} | ${ours.scaledDistance!.toPrecision(4)}`));
+      const start = `| section ${section + 1} | ${ours.scaledDistance!.toPrecision(4)}`;
+      const row = stopRuleSection.split("\n").find((l) => l.startsWith(start));
       expect(row, `stop-rule row of section ${section + 1}`).toBeDefined();
       expect(row!.endsWith(`| ${dScaled.toFixed(2)} | ${predicted} | ${empirical} |`)).toBe(true);
       expect(row).toContain(`| ${Math.ceil(ours.scaledDistance! / EPS)} |`);
@@ -407,7 +418,8 @@ const handRows = (testError: (L: number) => number) =>
       const blocks = section === -1 ? 3 * L : L;
       const meanScaled =
         section === -1 ? [0, 1, 2].reduce((a, s) => a + handMeanScaled(s, L, i), 0) / 3 : handMeanScaled(section, L, i);
-      const distance = section === -1 ? [0, 1, 2].reduce((a, s) => a + handDistance(s, L), 0) : handDistance(section, L);
+      const distance =
+        section === -1 ? [0, 1, 2].reduce((a, s) => a + handDistance(s, L), 0) : handDistance(section, L);
       return {
         dataset: "mnist",
         depth: L,
@@ -430,7 +442,8 @@ const handRows = (testError: (L: number) => number) =>
 const handInput = (testError: (L: number) => number = (L) => (L === 1 ? 0.012 : 0.008), paper = PAPER_MNIST) => {
   const sectionsAcrossSeeds = handRows(testError);
   const handFits = fitCurves(sectionsAcrossSeeds);
-  return { eps: EPS, sectionsAcrossSeeds, fits: handFits, rules: stopRule(handFits, sectionsAcrossSeeds, { epsilon: EPS }), paper };
+  const handRules = stopRule(handFits, sectionsAcrossSeeds, { epsilon: EPS });
+  return { eps: EPS, sectionsAcrossSeeds, fits: handFits, rules: handRules, paper };
 };
 
 describe("the comparison with the paper is computed from the tables", () => {
@@ -439,15 +452,19 @@ describe("the comparison with the paper is computed from the tables", () => {
     expect(testErrorFinding(handInput())).toMatchObject({ verdict: "partly agrees", above: [1] });
     expect(testErrorFinding(handInput(() => 0.02)).verdict).toBe("does not agree");
     expect(testErrorSentence(handInput())).toBe(
-      "Test error: 0.80% to 1.20%; at or above 1% at L = 1 (1.20% at L = 1); the paper's Figure 1 has MNIST well under 1% " +
-        "at every depth: partly agrees.",
+      "Test error: 0.80% to 1.20%; at or above 1% at L = 1 (1.20% at L = 1); the paper's Figure 1 has MNIST well " +
+        "under 1% at every depth: partly agrees.",
     );
   });
 
   it("the exponent: the CI against -1 decides consistent, shallower or steeper", () => {
     const findings = exponentFindings(handInput());
     expect(findings.map((f) => f.section)).toEqual([0, 1, 2, -1]);
-    expect(findings.slice(0, 3).map((f) => f.verdict)).toEqual(["shallower than -1", "consistent with -1", "steeper than -1"]);
+    expect(findings.slice(0, 3).map((f) => f.verdict)).toEqual([
+      "shallower than -1",
+      "consistent with -1",
+      "steeper than -1",
+    ]);
     expect(findings[0]!.slope!).toBeCloseTo(-0.3, 10);
     expect(findings[2]!.slope!).toBeCloseTo(-1.6, 10);
     expect(findings[1]!.ciLow!).toBeLessThan(-1);
@@ -463,10 +480,11 @@ describe("the comparison with the paper is computed from the tables", () => {
     );
   });
 
-  it("the empirical depth: the paper's depth inside (previous trained L, ours] agrees; '> 32' when eps is not reached", () => {
+  it("empirical depth: the paper's inside (previous trained L, ours] agrees; '> 32' when eps is not reached", () => {
     const findings = empiricalDepthFindings(handInput());
     // Section 1 never gets below eps: "> 32", and the paper's 40 lies beyond 32 too.
-    expect(findings[0]).toMatchObject({ ours: null, maxTrained: 32, paper: 40, verdict: "not reached, consistent with the paper" });
+    expect(findings[0]).toMatchObject({ ours: null, maxTrained: 32, paper: 40 });
+    expect(findings[0]!.verdict).toBe("not reached, consistent with the paper");
     // Section 2 first below eps at 32: the crossing lies in (16, 32], where the paper's 32 is.
     expect(findings[1]).toMatchObject({ ours: 32, previousTrained: 16, paper: 32, verdict: "agrees" });
     // Section 3 first below eps at 32 too, but the paper needs 40.
@@ -488,7 +506,8 @@ describe("the comparison with the paper is computed from the tables", () => {
     const findings = scaledDistanceFindings(handInput());
     // Saturated = mean of the deepest third (L = 16, 32): section 2 is 3.1 * (0.97 + 1) / 2 = 3.0535 against 3.12.
     expect(findings[1]!.saturated!).toBeCloseTo(3.0535, 10);
-    expect(findings[1]).toMatchObject({ predictedSaturated: 31, paper: 3.12, paperPredicted: 32, paperPrinted: 39, verdict: "agrees" });
+    expect(findings[1]).toMatchObject({ predictedSaturated: 31, paper: 3.12, paperPredicted: 32, paperPrinted: 39 });
+    expect(findings[1]!.verdict).toBe("agrees");
     expect(findings.map((f) => f.paperPredicted)).toEqual([42, 32, 46]);
     expect(findings.map((f) => f.paperPrinted)).toEqual([37, 39, 43]);
     expect(findings[0]!.verdict).toBe("above the paper");
@@ -510,8 +529,8 @@ describe("the comparison with the paper is computed from the tables", () => {
     // Section 2's d_scaled = 3.1 * wiggle stays within 10% of its value at 32 from L = 1 on.
     expect(saturation.map((f) => f.scaledDistanceFrom)).toEqual([null, 1, null]);
     expect(saturationSentence(handInput())).toContain(
-      "d levels off in section 1 from L = 8 but not in sections 2 and 3; d_scaled levels off in section 2 from L = 1 but not " +
-        "in sections 1 and 3: earlier than the paper's saturation near L = 70-80",
+      "d levels off in section 1 from L = 8 but not in sections 2 and 3; d_scaled levels off in section 2 from L = 1 " +
+        "but not in sections 1 and 3: earlier than the paper's saturation near L = 70-80",
     );
     const absolute = absoluteDistanceFindings(handInput());
     expect(absolute.map((f) => [f.ours, f.paper, f.deepest])).toEqual([
@@ -532,7 +551,9 @@ describe("the comparison with the paper is computed from the tables", () => {
 });
 
 describe("the README block", () => {
-  const times = HAND_DEPTHS.slice(0, 4).flatMap((L) => [1, 2, 3].map((epoch) => ({ L, seed: 0, epoch, seconds: 100 * L })));
+  const times = HAND_DEPTHS.slice(0, 4).flatMap((L) =>
+    [1, 2, 3].map((epoch) => ({ L, seed: 0, epoch, seconds: 100 * L })),
+  );
   const partial = () => {
     const all = handInput();
     const sectionsAcrossSeeds = all.sectionsAcrossSeeds.filter((r) => r.depth <= 8);
@@ -551,7 +572,7 @@ describe("the README block", () => {
     };
   };
 
-  it("is generated from the tables: figure, stop-rule table, statements, test error and time per L, the command", () => {
+  it("comes from the tables: figure, stop-rule table, statements, test error and time per L, the command", () => {
     const input = partial();
     const block = readmeBlock(input);
     expect(block.startsWith("<!-- report:mnist-cpu:start -->\n")).toBe(true);
@@ -574,7 +595,8 @@ describe("the README block", () => {
     const once = replaceReadmeBlock(readme, "mnist-cpu", block);
     expect(once).toBe(`# title\n\nintro\n${block}\n\n## rest\n`);
     expect(replaceReadmeBlock(once, "mnist-cpu", block)).toBe(once);
-    expect(() => replaceReadmeBlock("# title\n", "mnist-cpu", block)).toThrow(/needs one "<!-- report:mnist-cpu:start -->"/);
+    const missing = /needs one "<!-- report:mnist-cpu:start -->"/;
+    expect(() => replaceReadmeBlock("# title\n", "mnist-cpu", block)).toThrow(missing);
   });
 
   it("durations read as hours and minutes", () => {

@@ -205,9 +205,13 @@ export const testErrorFigure = (
         name: "paper",
         data: { values: bound },
         layer: [
-          { mark: { type: "rule", color: "#888", strokeDash: [2, 3], strokeWidth: 1.5 }, encoding: { y: { ...y, field: "bound" } } },
           {
-            mark: { type: "text", color: "#555", align: "right", baseline: "bottom", dx: -4, dy: -3, fontSize: 11, x: "width" },
+            mark: { type: "rule", color: "#888", strokeDash: [2, 3], strokeWidth: 1.5 },
+            encoding: { y: { ...y, field: "bound" } },
+          },
+          {
+            // At the right edge of the plot, just above the line.
+            mark: { type: "text", x: "width", dx: -4, dy: -3, align: "right", baseline: "bottom", color: "#555" },
             encoding: { y: { ...y, field: "bound" }, text: { field: "label" } },
           },
         ],
@@ -258,7 +262,7 @@ export const sectionMeasureFigure = (
 ): TopLevelSpec => {
   const points = sectionPoints(sections, measure);
   const seeds = Math.max(0, ...sections.map((r) => r.seeds));
-  const depthAxisOfPoints = depthAxis(points.map((p) => p.L));
+  const x = depthAxis(points.map((p) => p.L));
   const y = { field: "value", type: "quantitative", title: SECTION_MEASURES[measure].title };
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
@@ -270,9 +274,9 @@ export const sectionMeasureFigure = (
       {
         name: "measured",
         mark: { type: "line", point: { size: 45 } },
-        encoding: { x: depthAxisOfPoints, y, color: sectionColor },
+        encoding: { x, y, color: sectionColor },
       },
-      ...errorBarLayers(points, depthAxisOfPoints, { field: "low", type: "quantitative" }, { field: "high" }, sectionColor),
+      ...errorBarLayers(points, x, { field: "low", type: "quantitative" }, { field: "high" }, sectionColor),
     ],
   } as TopLevelSpec;
 };
@@ -315,8 +319,13 @@ export const powerLawFigure = (sections: readonly SectionSeedSummaryRow[], fits:
   const depths = points.map((p) => p.L);
   const seeds = Math.max(0, ...sections.map((r) => r.seeds));
   const x = depthAxis(depths);
-  const plotted = [eps, ...bars.flatMap((p) => [p.value, p.low ?? p.value, p.high ?? p.value]), ...fitted.map((p) => p.fitted)];
-  const y = { type: "quantitative", title: "mean scaled perturbation d_scaled/L (log scale)", ...logScaleAxis(plotted, "~g") };
+  const plotted = [eps, ...bars.flatMap((p) => [p.value, p.low ?? p.value, p.high ?? p.value])];
+  plotted.push(...fitted.map((p) => p.fitted));
+  const y = {
+    type: "quantitative",
+    title: "mean scaled perturbation d_scaled/L (log scale)",
+    ...logScaleAxis(plotted, "~g"),
+  };
   const exponents = SECTION_ORDER.flatMap((s) => {
     const f = fitted.find((p) => p.section === s);
     return f === undefined ? [] : [`${sectionLabel(s)} ${f.slope.toFixed(2)}`];
@@ -422,21 +431,28 @@ const depthColor = (legend: boolean, depths: number) =>
     type: "ordinal",
     title: "L",
     scale: depthColorScale,
-    legend: legend ? { columns: depths > 16 ? 2 : 1, symbolLimit: depths, symbolType: "stroke", symbolStrokeWidth: 2.5 } : null,
+    legend: legend
+      ? { columns: depths > 16 ? 2 : 1, symbolLimit: depths, symbolType: "stroke", symbolStrokeWidth: 2.5 }
+      : null,
   }) as const;
 
 const sections = (points: ReadonlyArray<{ readonly section: number }>) =>
   [...new Set(points.map((p) => p.section))].filter((s) => s >= 0 && s < SECTION_COUNT).sort((a, b) => a - b);
 
 /** Row height of the small multiples: roomy for a few depths, compact for the paper's 38. */
-export const smallMultipleHeight = (depths: number): number => (depths <= 8 ? 64 : Math.max(30, Math.round(480 / depths)));
+export const smallMultipleHeight = (depths: number): number =>
+  depths <= 8 ? 64 : Math.max(30, Math.round(480 / depths));
 
 /**
  * The paper's 3-D waterfall as small multiples: one row per trained L (smallest on top), one column per section.
  * Within a section every row shares one y axis starting at 0, so heights compare across L and each row's own axis
  * gives the values.
  */
-export const blockSmallMultiplesFigure = (blocks: readonly BlockSeedSummaryRow[], measure: BlockMeasure, figure: number): TopLevelSpec => {
+export const blockSmallMultiplesFigure = (
+  blocks: readonly BlockSeedSummaryRow[],
+  measure: BlockMeasure,
+  figure: number,
+): TopLevelSpec => {
   const points = blockCurvePoints(blocks, measure);
   const depthCount = new Set(points.map((p) => p.L)).size;
   const height = smallMultipleHeight(depthCount);
@@ -474,7 +490,12 @@ export const blockSmallMultiplesFigure = (blocks: readonly BlockSeedSummaryRow[]
       layer: [
         {
           mark: { type: "line", strokeWidth: 1.6 },
-          encoding: { x: positionAxis, y: y(section), color: depthColor(false, depthCount), order: { field: "position" } },
+          encoding: {
+            x: positionAxis,
+            y: y(section),
+            color: depthColor(false, depthCount),
+            order: { field: "position" },
+          },
         },
         ...markerLayers(points, {
           mark: { type: "point", filled: true, size: 16, opacity: 1 },
@@ -490,8 +511,8 @@ export const blockSmallMultiplesFigure = (blocks: readonly BlockSeedSummaryRow[]
     title: {
       text: `Figure ${figure}: ${BLOCK_MEASURES[measure].short} of each block, one row per depth`,
       subtitle:
-        `${BLOCK_MEASURES[measure].title}, mean over test images${seeds > 1 ? ` and ${seeds} seeds` : ""}, against the ` +
-        "block's position l/(L-1) in its section; the rows of a section share their y axis",
+        `${BLOCK_MEASURES[measure].title}, mean over test images${seeds > 1 ? ` and ${seeds} seeds` : ""}, ` +
+        "against the block's position l/(L-1) in its section; the rows of a section share their y axis",
     },
     data: { values: points },
     hconcat: sections(points).map(panel),
@@ -599,7 +620,9 @@ export const trainingCurvesFigure = (epochs: readonly TrainingEpochRow[], datase
     config: CONFIG,
     title: {
       text: `Training curves per depth (${datasetName})`,
-      subtitle: `train loss: mean over the epoch's batches; test error: after the epoch${seeds > 1 ? `; one line per seed (${seeds})` : ""}`,
+      subtitle:
+        "train loss: mean over the epoch's batches; test error: after the epoch" +
+        (seeds > 1 ? `; one line per seed (${seeds})` : ""),
     },
     data: { values: rows },
     hconcat: [panel("trainLoss", "train loss", "~g"), panel("testError", "test error", ".2~%")],
@@ -647,7 +670,9 @@ export const paperFigures = (input: FigureInputs): FigureSpec[] => {
       title: "Figure 1: test error",
       caption:
         "Test error of the trained network against the number of blocks per section L" +
-        (input.paperTestErrorBound === null ? "." : `; dashed: ${100 * input.paperTestErrorBound}%, which the paper's MNIST errors stay well under.`),
+        (input.paperTestErrorBound === null
+          ? "."
+          : `; dashed: ${100 * input.paperTestErrorBound}%, which the paper's MNIST errors stay well under.`),
       spec: testErrorFigure(s, input.datasetName, input.paperTestErrorBound),
     },
     {
@@ -680,8 +705,8 @@ export const paperFigures = (input: FigureInputs): FigureSpec[] => {
       name: "fig5-scaled-per-depth",
       title: "Figure 5 (one row per depth): scaled perturbation per block",
       caption:
-        "Mean over test images of ||x_{l+1} - x_l|| / ||x_l|| per block against its position in its section, one row per L, " +
-        "a shared y axis per section.",
+        "Mean over test images of ||x_{l+1} - x_l|| / ||x_l|| per block against its position in its section, " +
+        "one row per L, a shared y axis per section.",
       spec: blockSmallMultiplesFigure(b, "scaledMean", 5),
     },
     {
@@ -707,7 +732,8 @@ export const paperFigures = (input: FigureInputs): FigureSpec[] => {
     {
       name: "training-curves",
       title: "Training curves",
-      caption: "Train loss and test error after every epoch, one line per trained L: how far each network has converged.",
+      caption:
+        "Train loss and test error after every epoch, one line per trained L: how far each network has converged.",
       spec: trainingCurvesFigure(input.epochs, input.datasetName),
     },
   ];

@@ -193,7 +193,11 @@ export interface EmpiricalDepthFinding {
    * when the paper's depth is in that interval, else it is earlier or later. Not reached places it beyond L_max:
    * consistent when the paper's depth is beyond L_max too, later than the paper otherwise.
    */
-  readonly verdict: "agrees" | "earlier than the paper" | "later than the paper" | "not reached, consistent with the paper";
+  readonly verdict:
+    | "agrees"
+    | "earlier than the paper"
+    | "later than the paper"
+    | "not reached, consistent with the paper";
 }
 
 export const empiricalDepthFindings = (input: FindingsInput): EmpiricalDepthFinding[] => {
@@ -238,7 +242,9 @@ export const saturationFindings = (input: FindingsInput): SaturationFinding[] =>
     const f = meanFit(input.fits, section);
     if (f === undefined) return [];
     const points = curve(input.sectionsAcrossSeeds, section);
-    const scaled = points.flatMap((p) => (p.scaledDistance === null ? [] : [{ depth: p.depth, distance: p.scaledDistance }]));
+    const scaled = points.flatMap((p) =>
+      p.scaledDistance === null ? [] : [{ depth: p.depth, distance: p.scaledDistance }],
+    );
     return [
       {
         section,
@@ -267,7 +273,8 @@ export const absoluteDistanceFindings = (input: FindingsInput): AbsoluteDistance
     const f = meanFit(input.fits, section);
     if (f === undefined) return [];
     const reference = paper.saturatedDistance[section]!;
-    return [{ section, ours: f.distanceAtDeepest, deepest: f.maxDepth, paper: reference, ratio: f.distanceAtDeepest / reference }];
+    const ours = f.distanceAtDeepest;
+    return [{ section, ours, deepest: f.maxDepth, paper: reference, ratio: ours / reference }];
   });
 };
 
@@ -287,8 +294,8 @@ const percentRange = (values: readonly number[]) => {
 
 const depthList = (depths: readonly number[]) => `L = ${listWords(depths.map(String))}`;
 
-/** The sections grouped by verdict, in first-seen order: "agrees in sections 1 and 3; later than the paper in section 2". */
-const byVerdict = <F extends { readonly section: number; readonly verdict: string }>(findings: readonly F[]): string => {
+/** Sections grouped by verdict, first seen first: "agrees in sections 1 and 3; later than the paper in section 2". */
+const byVerdict = (findings: ReadonlyArray<{ readonly section: number; readonly verdict: string }>): string => {
   const groups = new Map<string, number[]>();
   for (const f of findings) groups.set(f.verdict, [...(groups.get(f.verdict) ?? []), f.section]);
   return [...groups]
@@ -308,7 +315,10 @@ export const testErrorSentence = (input: FindingsInput): string => {
   if (f.verdict === "agrees") return `Test error: ${range}, below ${bound} at every trained depth; ${paper}: agrees.`;
   const above = f.points.filter((p) => p.testError >= (input.paper ?? PAPER_MNIST).testErrorBelow);
   const listed = above.map((p) => `${formatPercent(p.testError)} at L = ${p.L}`);
-  return `Test error: ${range}; at or above ${bound} at ${depthList(f.above)} (${listWords(listed)}); ${paper}: ${f.verdict}.`;
+  return (
+    `Test error: ${range}; at or above ${bound} at ${depthList(f.above)} (${listWords(listed)}); ` +
+    `${paper}: ${f.verdict}.`
+  );
 };
 
 export const exponentSentence = (input: FindingsInput): string => {
@@ -323,7 +333,8 @@ export const exponentSentence = (input: FindingsInput): string => {
   const withCi = findings.some((f) => f.verdict !== "no confidence interval");
   return (
     `Exponent a of d_scaled/L against L (hypothesis -1), per section${withCi ? ` with its ${confidence}% CI` : ""}: ` +
-    `${values.join(" / ")}; ${byVerdict(findings)}${withCi ? " (consistent: the CI contains -1)" : " (a CI needs 3 depths)"}.`
+    `${values.join(" / ")}; ${byVerdict(findings)}` +
+    `${withCi ? " (consistent: the CI contains -1)" : " (a CI needs 3 depths)"}.`
   );
 };
 
@@ -336,11 +347,13 @@ export const scaledDistanceSentence = (input: FindingsInput): string => {
   const paperPredicted = findings.map((f) => f.paperPredicted).join(" / ");
   const rising = findings.filter((f) => f.stillRising).map((f) => f.section);
   const lowerBound =
-    rising.length === 0 ? "" : ` d_scaled still rises at the deepest L in ${sectionsWord(rising)}: there it is a lower bound.`;
+    rising.length === 0
+      ? ""
+      : ` d_scaled still rises at the deepest L in ${sectionsWord(rising)}: there it is a lower bound.`;
   return (
     `d_scaled (mean of the deepest depths): ${ours} against the paper's ${paper}: ${byVerdict(findings)} ` +
-    `(agreeing means within ${100 * RELATIVE_AGREEMENT}%); predicted L = ceil(d_scaled/eps) ${predicted} against the paper's ` +
-    `${paperPredicted}.${lowerBound}`
+    `(agreeing means within ${100 * RELATIVE_AGREEMENT}%); predicted L = ceil(d_scaled/eps) ${predicted} ` +
+    `against the paper's ${paperPredicted}.${lowerBound}`
   );
 };
 
@@ -349,7 +362,10 @@ export const empiricalDepthSentence = (input: FindingsInput): string => {
   if (findings.length === 0) return "Empirical L: no stop rule.";
   const ours = findings.map((f) => formatEmpiricalDepth(f.ours, f.maxTrained)).join(" / ");
   const paper = findings.map((f) => f.paper).join(" / ");
-  return `Empirical L (first trained L with d_scaled/L < eps = ${input.eps}): ${ours} against the paper's ${paper}: ${byVerdict(findings)}.`;
+  return (
+    `Empirical L (first trained L with d_scaled/L < eps = ${input.eps}): ${ours} against the paper's ${paper}: ` +
+    `${byVerdict(findings)}.`
+  );
 };
 
 export const saturationSentence = (input: FindingsInput): string => {
@@ -373,7 +389,8 @@ export const saturationSentence = (input: FindingsInput): string => {
         : `consistent with the paper's saturation near L = ${paper[0]}-${paper[1]}, beyond the depths trained here`
       : `the paper's saturation near L = ${paper[0]}-${paper[1]} is within the depths trained here`;
   return (
-    `Saturation (every deeper trained L within ${tolerance} of the deepest): ${describe("d", (f) => f.distanceFrom)}; ` +
+    `Saturation (every deeper trained L within ${tolerance} of the deepest): ` +
+    `${describe("d", (f) => f.distanceFrom)}; ` +
     `${describe("d_scaled", (f) => f.scaledDistanceFrom)}: ${judgement}.`
   );
 };
@@ -391,7 +408,7 @@ export const absoluteDistanceSentence = (input: FindingsInput): string => {
   );
 };
 
-/** One sentence per comparison, in the order of the issue: test error, exponent, d_scaled, empirical L, saturation, d. */
+/** One sentence per comparison: test error, exponent, d_scaled, empirical L, saturation, absolute d. */
 export const summarySentences = (input: FindingsInput): string[] => [
   testErrorSentence(input),
   exponentSentence(input),
@@ -509,17 +526,17 @@ export const comparisonBlocks = (input: FindingsInput): Block[] => {
     {
       kind: "paragraph",
       text:
-        "Saturated: the mean d_scaled of the deepest trained depths; slope -1: the geometric mean of d_scaled over the " +
-        `fitted depths. Predicted L = ceil(d_scaled / eps), eps = ${input.eps}.${cifarNote}`,
+        "Saturated: the mean d_scaled of the deepest trained depths; slope -1: the geometric mean of d_scaled " +
+        `over the fitted depths. Predicted L = ceil(d_scaled / eps), eps = ${input.eps}.${cifarNote}`,
     },
     { kind: "table", table: scaledDistanceTable(input) },
     { kind: "heading", level: 3, text: "Empirical depth" },
     {
       kind: "paragraph",
       text:
-        "The smallest trained L whose mean scaled perturbation is below eps; with the trained depths spaced apart, the " +
-        "crossing lies between the previous trained depth and it, and agrees with the paper when the paper's depth lies " +
-        "in that interval.",
+        "The smallest trained L whose mean scaled perturbation is below eps; with the trained depths spaced " +
+        "apart, the crossing lies between the previous trained depth and it, and agrees with the paper when the " +
+        "paper's depth lies in that interval.",
     },
     { kind: "table", table: empiricalDepthTable(input) },
     { kind: "heading", level: 3, text: "Saturation" },

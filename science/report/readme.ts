@@ -62,7 +62,11 @@ export const readmeBlock = (input: ReadmeBlockInput): string => {
   const time = trainingTime(input.trainingTimes);
   const network = input.sectionsAcrossSeeds.filter((r) => r.section === -1).sort((a, b) => a.depth - b.depth);
   const blocks: Block[] = [
-    { kind: "heading", level: 2, text: `Result: ${input.datasetName}, L = ${listWords(trained.map(String))} (preset ${input.name})` },
+    {
+      kind: "heading",
+      level: 2,
+      text: `Result: ${input.datasetName}, L = ${listWords(trained.map(String))} (preset ${input.name})`,
+    },
     ...(missing.length === 0
       ? []
       : [
@@ -74,7 +78,10 @@ export const readmeBlock = (input: ReadmeBlockInput): string => {
               "Regenerate this block when the run has finished.",
           },
         ]),
-    { kind: "paragraph", text: `![Figure 7: mean scaled perturbation against depth](${input.reportDir}/fig7-mean-scaled-perturbation.png)` },
+    {
+      kind: "paragraph",
+      text: `![Figure 7: mean scaled perturbation against depth](${input.reportDir}/fig7-mean-scaled-perturbation.png)`,
+    },
     { kind: "table", table: stopRuleTable(input.rules) },
     ...(input.paper === null
       ? []
@@ -84,7 +91,11 @@ export const readmeBlock = (input: ReadmeBlockInput): string => {
       table: {
         header: ["L", "test error", "training time"],
         align: ["right", "right", "right"],
-        rows: network.map((r) => [String(r.depth), formatPercent(r.testError), formatDuration(time.perDepth.get(r.depth) ?? 0)]),
+        rows: network.map((r) => [
+          String(r.depth),
+          formatPercent(r.testError),
+          formatDuration(time.perDepth.get(r.depth) ?? 0),
+        ]),
       },
     },
     {
@@ -95,7 +106,8 @@ export const readmeBlock = (input: ReadmeBlockInput): string => {
         `[${input.reportDir}/report.md](${input.reportDir}/report.md)):`,
     },
   ];
-  const generated = `<!-- generated from ${input.reportDir}'s tables by scripts/readme-report.ts; do not edit by hand -->`;
+  const generated =
+    `<!-- generated from ${input.reportDir}'s tables by scripts/readme-report.ts; do not edit by hand -->`;
   return [start, generated, toMarkdown(blocks).trimEnd(), "", "```sh", input.command, "```", end].join("\n");
 };
 
