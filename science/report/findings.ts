@@ -313,6 +313,9 @@ export const testErrorSentence = (input: FindingsInput): string => {
   if (f.verdict === "no test error") return `Test error: not recorded; ${paper}.`;
   const range = percentRange(f.points.map((p) => p.testError));
   if (f.verdict === "agrees") return `Test error: ${range}, below ${bound} at every trained depth; ${paper}: agrees.`;
+  if (f.verdict === "does not agree") {
+    return `Test error: ${range}, at or above ${bound} at every trained depth; ${paper}: does not agree.`;
+  }
   const above = f.points.filter((p) => p.testError >= (input.paper ?? PAPER_MNIST).testErrorBelow);
   const listed = above.map((p) => `${formatPercent(p.testError)} at L = ${p.L}`);
   return (
@@ -331,10 +334,10 @@ export const exponentSentence = (input: FindingsInput): string => {
       : `${formatNumber(f.slope, 3)} [${formatNumber(f.ciLow, 3)}, ${formatNumber(f.ciHigh, 3)}]`,
   );
   const withCi = findings.some((f) => f.verdict !== "no confidence interval");
+  const rule = withCi ? ` with its ${confidence}% CI (consistent with -1 when the CI contains it)` : "";
   return (
-    `Exponent a of d_scaled/L against L (hypothesis -1), per section${withCi ? ` with its ${confidence}% CI` : ""}: ` +
-    `${values.join(" / ")}; ${byVerdict(findings)}` +
-    `${withCi ? " (consistent: the CI contains -1)" : " (a CI needs 3 depths)"}.`
+    `Exponent a of d_scaled/L against L (hypothesis -1), per section${rule}: ${values.join(" / ")}; ` +
+    `${byVerdict(findings)}${withCi ? "" : " (a CI needs 3 depths)"}.`
   );
 };
 
@@ -351,8 +354,8 @@ export const scaledDistanceSentence = (input: FindingsInput): string => {
       ? ""
       : ` d_scaled still rises at the deepest L in ${sectionsWord(rising)}: there it is a lower bound.`;
   return (
-    `d_scaled (mean of the deepest depths): ${ours} against the paper's ${paper}: ${byVerdict(findings)} ` +
-    `(agreeing means within ${100 * RELATIVE_AGREEMENT}%); predicted L = ceil(d_scaled/eps) ${predicted} ` +
+    `d_scaled (mean of the deepest depths; agrees when within ${100 * RELATIVE_AGREEMENT}% of the paper's): ` +
+    `${ours} against the paper's ${paper}: ${byVerdict(findings)}; predicted L = ceil(d_scaled/eps) ${predicted} ` +
     `against the paper's ${paperPredicted}.${lowerBound}`
   );
 };
@@ -399,7 +402,7 @@ export const absoluteDistanceSentence = (input: FindingsInput): string => {
   const findings = absoluteDistanceFindings(input);
   if (findings.length === 0) return "Absolute distance d: no fit.";
   const deepest = Math.max(...findings.map((f) => f.deepest));
-  const ours = findings.map((f) => formatNumber(f.ours, 3)).join(" / ");
+  const ours = findings.map((f) => (f.ours >= 100 ? String(Math.round(f.ours)) : formatNumber(f.ours, 3))).join(" / ");
   const paper = findings.map((f) => f.paper).join(" / ");
   const ratios = findings.map((f) => `${f.ratio.toFixed(2)}x`).join(" / ");
   return (
