@@ -94,9 +94,13 @@ export interface StageIOService {
 
 export class StageIO extends Context.Tag("pipeline/StageIO")<StageIO, StageIOService>() {}
 
-type TableNames<O> = { readonly [K in keyof O]: O[K] extends TableOutput<unknown> ? K : never }[keyof O] & string;
+/** The names of an outputs record's tables (literal keys only: an index signature of file outputs names no table). */
+type TableNames<O> = keyof {
+  readonly [K in keyof O as string extends K ? never : O[K] extends TableOutput<unknown> ? K : never]: O[K];
+} &
+  string;
 /** Outputs that may be files (every name, for an `Outputs` record declared without literal names). */
-type FileNames<O> = { readonly [K in keyof O]: FileOutput extends O[K] ? K : never }[keyof O] & string;
+type FileNames<O> = keyof { readonly [K in keyof O as FileOutput extends O[K] ? K : never]: O[K] } & string;
 type OutputsOf<S> = S extends { readonly outputs: infer O } ? O : never;
 type ParamsOf<S> = S extends { readonly params: Schema.Schema<infer P, infer _I, never> } ? P : never;
 type UpstreamOf<D> = D extends Dependency<infer S> ? S : never;

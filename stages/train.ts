@@ -35,7 +35,7 @@ const TrainParamsSchema = Schema.Struct({
 });
 
 /** One epoch's training metrics (the deterministic part of EpochMetrics). */
-const EpochRowSchema = Schema.Struct({
+export const EpochRowSchema = Schema.Struct({
   epoch: Int32,
   trainLoss: Double,
   trainError: Double,
@@ -43,7 +43,7 @@ const EpochRowSchema = Schema.Struct({
   learningRate: Double,
 });
 /** One epoch's wall time and throughput. */
-const TimingRowSchema = Schema.Struct({ epoch: Int32, seconds: Double, imagesPerSecond: Double });
+export const TimingRowSchema = Schema.Struct({ epoch: Int32, seconds: Double, imagesPerSecond: Double });
 
 export const train = defineStage({
   name: "train",

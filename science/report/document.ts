@@ -35,6 +35,10 @@ export const formatCount = (n: number): string => String(n).replace(/\B(?=(\d{3}
 export const formatPercent = (x: number | null | undefined): string =>
   x === null || x === undefined || !Number.isFinite(x) ? MISSING : `${(100 * x).toFixed(2)}%`;
 
+/** Our empirical depth as the stop-rule tables print it: the depth, or "> L_max" when eps was not reached. */
+export const formatEmpiricalDepth = (ours: number | null, maxTrained: number): string =>
+  ours === null ? `> ${maxTrained}` : String(ours);
+
 /** "mean ± std" when a seed std exists, else just the value. */
 export const withSpread = (value: string, std: string | null): string => (std === null ? value : `${value} ± ${std}`);
 
@@ -69,6 +73,7 @@ export type Block =
   | { readonly kind: "heading"; readonly level: 1 | 2 | 3; readonly text: string }
   | { readonly kind: "paragraph"; readonly text: string }
   | { readonly kind: "table"; readonly table: Table }
+  | { readonly kind: "list"; readonly items: readonly string[] }
   | {
       readonly kind: "figure";
       /** File stem: the markdown shows `${name}.png`, the HTML inlines `svg`. */
@@ -96,6 +101,8 @@ export const toMarkdown = (blocks: readonly Block[]): string =>
           return b.text;
         case "table":
           return markdownTable(b.table);
+        case "list":
+          return b.items.map((item) => `- ${item}`).join("\n");
         case "figure":
           return `![${b.title}](${b.name}.png)\n\n*${b.caption}*`;
       }
@@ -141,6 +148,8 @@ export const toHtml = (title: string, blocks: readonly Block[]): string => {
         return `<p>${escapeHtml(b.text)}</p>`;
       case "table":
         return htmlTable(b.table);
+      case "list":
+        return `<ul>\n${b.items.map((item) => `<li>${escapeHtml(item)}</li>`).join("\n")}\n</ul>`;
       case "figure":
         return `<figure id="${b.name}">\n${inlineSvg(b.svg, b.name)}\n<figcaption>${escapeHtml(b.caption)}</figcaption>\n</figure>`;
     }
@@ -196,7 +205,7 @@ export const stopRuleTable = (rules: readonly StopRuleRow[]): Table => ({
       sectionLabel(r.section),
       formatMeanStd(r.scaledDistance, seedStd(perSeed(rules, r.section).map((s) => s.scaledDistance))),
       r.predictedDepth === null ? MISSING : String(r.predictedDepth),
-      r.empiricalDepth === null ? `> ${r.maxTrainedDepth}` : String(r.empiricalDepth),
+      formatEmpiricalDepth(r.empiricalDepth, r.maxTrainedDepth),
       formatPaperScaledDistance(r.paperScaledDistance),
       r.paperPredictedDepth === null ? MISSING : String(r.paperPredictedDepth),
       r.paperEmpiricalDepth === null ? MISSING : String(r.paperEmpiricalDepth),

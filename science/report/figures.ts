@@ -50,18 +50,88 @@ const sectionColor = {
   sort: SECTION_ORDER.map(sectionLabel),
 } as const;
 
-/** Sequential colours for depth L; viridis without its palest yellow, which vanishes on white. */
+/** Discrete colours for the trained depths L: viridis without its palest yellow, which vanishes on white. */
 const depthColorScale = { scheme: { name: "viridis", extent: [0, 0.85] } } as const;
 
-const depthAxisTitle = "blocks per section L";
-/** The L axis of Figures 1, 3, 4, 6: the trained range with a little room at the ends, whole-number ticks. */
-const depthAxis = {
-  field: "L",
-  type: "quantitative",
-  title: depthAxisTitle,
-  scale: { zero: false, nice: false, padding: 14 },
-  axis: { tickMinStep: 1 },
-} as const;
+/**
+ * The trained depths that get a labelled tick on a log axis `width` pixels wide: from the smallest up, each next one
+ * at least `minGap` pixels right of the last kept (vega's own overlap removal does not act on explicit tick values).
+ */
+export const depthTicks = (depths: readonly number[], width: number = PANEL.width, minGap = 26): number[] => {
+  const sorted = [...new Set(depths)].filter((d) => d > 0).sort((a, b) => a - b);
+  const first = sorted[0];
+  const last = sorted[sorted.length - 1];
+  if (first === undefined || last === undefined || first === last) return sorted;
+  const pixelsPerLog = width / Math.log(last / first);
+  const kept: number[] = [];
+  for (const d of sorted) {
+    const previous = kept[kept.length - 1];
+    if (previous === undefined || Math.log(d / previous) * pixelsPerLog >= minGap) kept.push(d);
+  }
+  return kept;
+};
+
+/**
+ * The L axis of Figures 1, 3, 4, 6 and 7: log scale (the depths are spread on a log scale, and the power law of
+ * Figure 7 is a line on it), ticks at trained depths, as many as fit without their labels colliding.
+ */
+const depthAxis = (depths: readonly number[]) =>
+  ({
+    field: "L",
+    type: "quantitative",
+    title: "blocks per section L (log scale)",
+    scale: { type: "log", nice: false, padding: 14 },
+    axis: { values: depthTicks(depths), format: "d", grid: true },
+  }) as const;
+
+/**
+ * Tick values for a log axis over [low, high]: the 1-2-5 sequence of each decade (1-3 when the range spans more
+ * than three decades, powers of ten above six), so labels are round numbers and never crowd.
+ */
+export const logTicks = (low: number, high: number): number[] => {
+  if (!(low > 0 && high >= low)) return [];
+  const first = Math.floor(Math.log10(low));
+  const last = Math.ceil(Math.log10(high));
+  const decades = last - first;
+  const within = (mantissas: readonly number[]) => {
+    const ticks: number[] = [];
+    for (let e = first; e <= last; e++) {
+      for (const m of mantissas) {
+        const tick = Number((m * 10 ** e).toPrecision(12));
+        if (tick >= low && tick <= high) ticks.push(tick);
+      }
+    }
+    return ticks;
+  };
+  const ticks = within(decades > 6 ? [1] : decades > 3 ? [1, 3] : [1, 2, 5]);
+  // A narrow range (less than a factor of 5) needs the finer 1-9 steps to show at least two ticks.
+  return ticks.length >= 2 ? ticks : within([1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9]);
+};
+
+/**
+ * A log y scale and axis over positive values whose domain ends on round ticks: from the 1-2-5 tick at or below the
+ * smallest value to the one at or above the largest, so both ends are labelled.
+ */
+export const logScaleAxis = (values: readonly number[], format: string) => {
+  const positive = values.filter((v) => v > 0);
+  if (positive.length === 0) return { scale: { type: "log" }, axis: { format } } as const;
+  const low = Math.min(...positive);
+  const high = Math.max(...positive);
+  const below = logTicks(low / 10, low).at(-1) ?? low;
+  const above = logTicks(high, high * 10)[0] ?? high;
+  return {
+    scale: { type: "log", domain: [below, above], nice: false },
+    axis: { values: logTicks(below, above), format, labelOverlap: "greedy" },
+  } as const;
+};
+
+/** The smallest round number (1, 1.5, 2, 3, 4, 5, 6 or 8 times a power of ten) at or above x > 0. */
+export const roundUp = (x: number): number => {
+  if (!(x > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(x));
+  const step = [1, 1.5, 2, 3, 4, 5, 6, 8, 10].find((m) => Number((m * power).toPrecision(12)) >= x) ?? 10;
+  return Number((step * power).toPrecision(12));
+};
 
 /** A value with its seed spread: low/high are value -+ std, null with one seed. */
 interface WithSpread {
@@ -108,10 +178,20 @@ export const testErrorPoints = (sections: readonly SectionSeedSummaryRow[]): Tes
     .filter((r) => r.section === NETWORK_SECTION && r.testError !== null)
     .map((r) => ({ L: r.depth, seeds: r.seeds, ...spread(r.testError!, r.testErrorSeedStd) }));
 
-export const testErrorFigure = (sections: readonly SectionSeedSummaryRow[], datasetName: string): TopLevelSpec => {
+/**
+ * Test error per L, with the paper's bound for MNIST (its Figure 1 stays well under it) as a dashed reference line
+ * when one is given.
+ */
+export const testErrorFigure = (
+  sections: readonly SectionSeedSummaryRow[],
+  datasetName: string,
+  paperBound: number | null = null,
+): TopLevelSpec => {
   const points = testErrorPoints(sections);
   const seeds = Math.max(0, ...points.map((p) => p.seeds));
+  const x = depthAxis(points.map((p) => p.L));
   const y = { field: "value", type: "quantitative", title: "test error", axis: { format: ".1%" }, scale: { zero: true } };
+  const bound = paperBound === null ? [] : [{ bound: paperBound, label: `paper: well under ${100 * paperBound}%` }];
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     config: CONFIG,
@@ -120,14 +200,30 @@ export const testErrorFigure = (sections: readonly SectionSeedSummaryRow[], data
       subtitle: seeds > 1 ? `mean over ${seeds} seeds, error bars +- one seed std` : "one seed",
     },
     ...PANEL,
-    data: { values: points },
     layer: [
+      ...bound.map(() => ({
+        name: "paper",
+        data: { values: bound },
+        layer: [
+          {
+            mark: { type: "rule", color: "#888", strokeDash: [2, 3], strokeWidth: 1.5 },
+            encoding: { y: { ...y, field: "bound" } },
+          },
+          {
+            // At the right edge of the plot, just above the line.
+            mark: { type: "text", x: "width", dx: -4, dy: -3, align: "right", baseline: "bottom", color: "#555" },
+            encoding: { y: { ...y, field: "bound" }, text: { field: "label" } },
+          },
+        ],
+      })),
       {
         name: "measured",
-        mark: { type: "line", point: { size: 50 }, color: "#4c78a8" },
-        encoding: { x: depthAxis, y },
+        data: { values: points },
+        layer: [
+          { mark: { type: "line", point: { size: 50 }, color: "#4c78a8" }, encoding: { x, y } },
+          ...errorBarLayers(points, x, { field: "low", type: "quantitative" }, { field: "high" }, null),
+        ],
       },
-      ...errorBarLayers(points, depthAxis, { field: "low", type: "quantitative" }, { field: "high" }, null),
     ],
   } as TopLevelSpec;
 };
@@ -166,6 +262,7 @@ export const sectionMeasureFigure = (
 ): TopLevelSpec => {
   const points = sectionPoints(sections, measure);
   const seeds = Math.max(0, ...sections.map((r) => r.seeds));
+  const x = depthAxis(points.map((p) => p.L));
   const y = { field: "value", type: "quantitative", title: SECTION_MEASURES[measure].title };
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
@@ -177,9 +274,9 @@ export const sectionMeasureFigure = (
       {
         name: "measured",
         mark: { type: "line", point: { size: 45 } },
-        encoding: { x: depthAxis, y, color: sectionColor },
+        encoding: { x, y, color: sectionColor },
       },
-      ...errorBarLayers(points, depthAxis, { field: "low", type: "quantitative" }, { field: "high" }, sectionColor),
+      ...errorBarLayers(points, x, { field: "low", type: "quantitative" }, { field: "high" }, sectionColor),
     ],
   } as TopLevelSpec;
 };
@@ -221,8 +318,14 @@ export const powerLawFigure = (sections: readonly SectionSeedSummaryRow[], fits:
   const fitted = powerLawPoints(fits, sections.map((r) => r.depth));
   const depths = points.map((p) => p.L);
   const seeds = Math.max(0, ...sections.map((r) => r.seeds));
-  const x = { ...depthAxis, title: `${depthAxisTitle} (log scale)`, scale: { type: "log", nice: false, padding: 14 } };
-  const y = { type: "quantitative", title: "mean scaled perturbation d_scaled/L (log scale)", scale: { type: "log", nice: false, padding: 16 } };
+  const x = depthAxis(depths);
+  const plotted = [eps, ...bars.flatMap((p) => [p.value, p.low ?? p.value, p.high ?? p.value])];
+  plotted.push(...fitted.map((p) => p.fitted));
+  const y = {
+    type: "quantitative",
+    title: "mean scaled perturbation d_scaled/L (log scale)",
+    ...logScaleAxis(plotted, "~g"),
+  };
   const exponents = SECTION_ORDER.flatMap((s) => {
     const f = fitted.find((p) => p.section === s);
     return f === undefined ? [] : [`${sectionLabel(s)} ${f.slope.toFixed(2)}`];
@@ -242,11 +345,12 @@ export const powerLawFigure = (sections: readonly SectionSeedSummaryRow[], fits:
     layer: [
       {
         name: "eps",
-        data: { values: [{ eps, label: `eps = ${eps}`, L: depths.length === 0 ? 1 : Math.max(...depths) }] },
+        // Labelled at the shallowest depth, where the measured points lie far above eps.
+        data: { values: [{ eps, label: `eps = ${eps}`, L: depths.length === 0 ? 1 : Math.min(...depths) }] },
         layer: [
           { mark: { type: "rule", color: "#888", strokeDash: [2, 3], strokeWidth: 1.5 }, encoding: { y: { ...y, field: "eps" } } },
           {
-            mark: { type: "text", color: "#555", align: "right", baseline: "bottom", dy: -3, fontSize: 11 },
+            mark: { type: "text", color: "#555", align: "left", baseline: "bottom", dy: -3, fontSize: 11 },
             encoding: { x: { ...x, field: "L" }, y: { ...y, field: "eps" }, text: { field: "label" } },
           },
         ],
@@ -288,142 +392,138 @@ export interface BlockCurvePoint {
   readonly section: number;
   readonly sectionLabel: string;
   readonly L: number;
-  /** Rank of L among the trained depths, 0 for the smallest. */
-  readonly rank: number;
   /** block / (L - 1): 0 for the first block of the section, 1 for the last. */
   readonly position: number;
   readonly block: number;
   /** The measured value (mean over images, then over seeds). */
   readonly value: number;
-  /** Vertical offset of the ridgeline: rank * the section's step (0 in the overlay). */
-  readonly offset: number;
-  /** value + offset: what the ridgeline plots. */
-  readonly y: number;
 }
 
-/** Largest value of a measure per section: sets the ridgeline step so that curves overlap only a little. */
-const sectionMaxima = (points: ReadonlyArray<{ readonly section: number; readonly value: number }>) => {
-  const maxima = new Map<number, number>();
-  for (const p of points) maxima.set(p.section, Math.max(maxima.get(p.section) ?? 0, p.value));
-  return maxima;
-};
-
-/**
- * Each next-deeper curve of the ridgeline is raised by this multiple of the section's largest value: above 1, so
- * every curve stays in its own band above its own zero line and no curve crosses another's.
- */
-export const RIDGELINE_STEP = 1.1;
-
-/**
- * Per-block points of every (section, L) curve, ordered by section, L and block. With `ridgeline`, curve k (the
- * k-th smallest L) is raised by k * step, where step = RIDGELINE_STEP * the section's largest value; without, offsets
- * are 0. Blocks with no value (scaled perturbation undefined) are left out.
- */
-export const blockCurvePoints = (blocks: readonly BlockSeedSummaryRow[], measure: BlockMeasure, ridgeline: boolean): BlockCurvePoint[] => {
-  const depths = [...new Set(blocks.map((b) => b.depth))].sort((a, b) => a - b);
-  const defined = blocks.flatMap((b) => {
-    const value = b[measure];
-    return value === null ? [] : [{ ...b, value }];
-  });
-  const maxima = sectionMaxima(defined);
-  return defined
+/** Per-block points of every (section, L) curve, ordered by section, L and block; blocks with no value left out. */
+export const blockCurvePoints = (blocks: readonly BlockSeedSummaryRow[], measure: BlockMeasure): BlockCurvePoint[] =>
+  blocks
+    .flatMap((b) => {
+      const value = b[measure];
+      return value === null ? [] : [{ ...b, value }];
+    })
     .sort((a, b) => a.section - b.section || a.depth - b.depth || a.block - b.block)
-    .map((b) => {
-      const rank = depths.indexOf(b.depth);
-      const offset = ridgeline ? rank * RIDGELINE_STEP * (maxima.get(b.section) ?? 0) : 0;
-      return {
-        section: b.section,
-        sectionLabel: sectionLabel(b.section),
-        L: b.depth,
-        rank,
-        position: b.position,
-        block: b.block,
-        value: b.value,
-        offset,
-        y: b.value + offset,
-      };
-    });
-};
-
-/** The ridgeline step of each section (value units), for the panel titles. */
-export const ridgelineSteps = (points: readonly BlockCurvePoint[]): Map<number, number> =>
-  new Map([...sectionMaxima(points)].map(([section, max]) => [section, RIDGELINE_STEP * max]));
+    .map((b) => ({
+      section: b.section,
+      sectionLabel: sectionLabel(b.section),
+      L: b.depth,
+      position: b.position,
+      block: b.block,
+      value: b.value,
+    }));
 
 const positionAxis = {
   field: "position",
   type: "quantitative",
   title: "position in section l/(L-1)",
   scale: { domain: [0, 1] as number[] },
+  axis: { values: [0, 0.25, 0.5, 0.75, 1] as number[], format: ".2~f" },
 } as const;
-const depthColor = (legend: boolean) =>
-  ({ field: "L", type: "quantitative", title: "L", scale: depthColorScale, legend: legend ? { type: "gradient" } : null }) as const;
+
+/** Discrete colour per trained L (ordinal: one colour each, a symbol legend), the same in every figure. */
+const depthColor = (legend: boolean, depths: number) =>
+  ({
+    field: "L",
+    type: "ordinal",
+    title: "L",
+    scale: depthColorScale,
+    legend: legend
+      ? { columns: depths > 16 ? 2 : 1, symbolLimit: depths, symbolType: "stroke", symbolStrokeWidth: 2.5 }
+      : null,
+  }) as const;
 
 const sections = (points: ReadonlyArray<{ readonly section: number }>) =>
   [...new Set(points.map((p) => p.section))].filter((s) => s >= 0 && s < SECTION_COUNT).sort((a, b) => a - b);
 
-/** Ridgeline (the paper's 3-D waterfall in 2-D): one panel per section, curves raised by rank of L and labelled. */
-export const blockRidgelineFigure = (blocks: readonly BlockSeedSummaryRow[], measure: BlockMeasure, figure: number): TopLevelSpec => {
-  const points = blockCurvePoints(blocks, measure, true);
-  const steps = ridgelineSteps(points);
+/** Row height of the small multiples: roomy for a few depths, compact for the paper's 38. */
+export const smallMultipleHeight = (depths: number): number =>
+  depths <= 8 ? 64 : Math.max(30, Math.round(480 / depths));
+
+/**
+ * The paper's 3-D waterfall as small multiples: one row per trained L (smallest on top), one column per section.
+ * Within a section every row shares one y axis starting at 0, so heights compare across L and each row's own axis
+ * gives the values.
+ */
+export const blockSmallMultiplesFigure = (
+  blocks: readonly BlockSeedSummaryRow[],
+  measure: BlockMeasure,
+  figure: number,
+): TopLevelSpec => {
+  const points = blockCurvePoints(blocks, measure);
   const depthCount = new Set(points.map((p) => p.L)).size;
-  const height = Math.max(SECTION_PANEL.height, 22 * depthCount);
+  const height = smallMultipleHeight(depthCount);
   const seeds = Math.max(0, ...blocks.map((b) => b.seeds));
-  // Each curve's label sits left of its first block; its zero is a thin baseline.
-  const firstBlocks = { filter: "datum.block === 0" };
+  /** A section's rows share the y domain [0, a round number above its largest value], labelled at 0, half and top. */
+  const y = (section: number) => {
+    const top = roundUp(Math.max(0, ...points.filter((p) => p.section === section).map((p) => p.value)));
+    return {
+      field: "value",
+      type: "quantitative",
+      title: null,
+      scale: { domain: [0, top], nice: false },
+      axis: { values: height >= 60 ? [0, top / 2, top] : [0, top], format: ".3~g", labelFlush: true, grid: true },
+    };
+  };
   const panel = (section: number) => ({
-    title: { text: sectionLabel(section), subtitle: `curve k (k = 0 for the smallest L) raised by k x ${formatStep(steps.get(section) ?? 0)}`, fontSize: 13 },
-    width: SECTION_PANEL.width,
-    height,
+    name: `section${section + 1}`,
+    title: { text: sectionLabel(section), fontSize: 13 },
     transform: [{ filter: `datum.section === ${section}` }],
-    layer: [
-      {
-        name: `baselines-section${section + 1}`,
-        transform: [firstBlocks],
-        mark: { type: "rule", color: "#bbb", strokeWidth: 0.8 },
-        encoding: { x: { datum: 0, type: "quantitative" }, x2: { datum: 1 }, y: { field: "offset", type: "quantitative", axis: null } },
+    facet: {
+      row: {
+        field: "L",
+        type: "ordinal",
+        sort: "ascending",
+        title: null,
+        header: { labelExpr: "'L = ' + datum.value", labelAngle: 0, labelAlign: "left", labelFontSize: 11 },
       },
-      ...markerLayers(points, {
-        name: `markers-section${section + 1}`,
-        mark: { type: "point", filled: true, size: 18, opacity: 1 },
-        encoding: { x: positionAxis, y: { field: "y", type: "quantitative", axis: null }, color: depthColor(false) },
-      }),
-      {
-        name: `curves-section${section + 1}`,
-        mark: { type: "line", strokeWidth: 1.6 },
-        encoding: {
-          x: positionAxis,
-          y: { field: "y", type: "quantitative", axis: null, scale: { zero: true, nice: false, padding: 6 } },
-          color: depthColor(false),
-          detail: { field: "L" },
-          order: { field: "position" },
+    } as const,
+    spacing: 10,
+    // Lay rows out by their plot areas, not by their axis labels, so the rows of the three sections line up.
+    bounds: "flush",
+    spec: {
+      width: SECTION_PANEL.width,
+      height,
+      layer: [
+        {
+          mark: { type: "line", strokeWidth: 1.6 },
+          encoding: {
+            x: positionAxis,
+            y: y(section),
+            color: depthColor(false, depthCount),
+            order: { field: "position" },
+          },
         },
-      },
-      {
-        name: `labels-section${section + 1}`,
-        transform: [firstBlocks, { calculate: "'L=' + datum.L", as: "label" }],
-        mark: { type: "text", align: "right", baseline: "middle", dx: -6, fontSize: 10 },
-        encoding: { x: positionAxis, y: { field: "y", type: "quantitative", axis: null }, text: { field: "label" }, color: depthColor(false) },
-      },
-    ],
+        ...markerLayers(points, {
+          mark: { type: "point", filled: true, size: 16, opacity: 1 },
+          encoding: { x: positionAxis, y: y(section), color: depthColor(false, depthCount) },
+        }),
+      ],
+    },
+    resolve: { scale: { y: "shared" } },
   });
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     config: CONFIG,
     title: {
-      text: `Figure ${figure}: ${BLOCK_MEASURES[measure].short} of each block, ridgeline by depth`,
+      text: `Figure ${figure}: ${BLOCK_MEASURES[measure].short} of each block, one row per depth`,
       subtitle:
-        `${BLOCK_MEASURES[measure].title}, mean over test images${seeds > 1 ? ` and ${seeds} seeds` : ""}; ` +
-        "one curve per L, ordered by L from the bottom; grey line: the curve's zero",
+        `${BLOCK_MEASURES[measure].title}, mean over test images${seeds > 1 ? ` and ${seeds} seeds` : ""}, ` +
+        "against the block's position l/(L-1) in its section; the rows of a section share their y axis",
     },
     data: { values: points },
     hconcat: sections(points).map(panel),
-    spacing: 40,
+    spacing: 36,
   } as TopLevelSpec;
 };
 
-/** Overlay: all curves of a section on one axis, coloured by L on a sequential scale. */
+/** Overlay: all curves of a section on one axis, one discrete colour per L. */
 export const blockOverlayFigure = (blocks: readonly BlockSeedSummaryRow[], measure: BlockMeasure, figure: number): TopLevelSpec => {
-  const points = blockCurvePoints(blocks, measure, false);
+  const points = blockCurvePoints(blocks, measure);
+  const depthCount = new Set(points.map((p) => p.L)).size;
   const seeds = Math.max(0, ...blocks.map((b) => b.seeds));
   const x = positionAxis;
   const y = { field: "value", type: "quantitative", title: BLOCK_MEASURES[measure].title } as const;
@@ -434,12 +534,11 @@ export const blockOverlayFigure = (blocks: readonly BlockSeedSummaryRow[], measu
     layer: [
       {
         mark: { type: "line", strokeWidth: 1.6 },
-        encoding: { x, y, color: depthColor(true), detail: { field: "L" }, order: { field: "position" } },
+        encoding: { x, y, color: depthColor(true, depthCount), detail: { field: "L" }, order: { field: "position" } },
       },
-      // Hollow markers: stroke-only colour keeps the legend a gradient (vega draws symbols for fill + stroke).
       ...markerLayers(points, {
         mark: { type: "point", filled: false, fill: "white", size: 20, strokeWidth: 1.4, opacity: 1 },
-        encoding: { x, y, color: depthColor(true) },
+        encoding: { x, y, color: depthColor(true, depthCount) },
       }),
     ],
   });
@@ -448,7 +547,7 @@ export const blockOverlayFigure = (blocks: readonly BlockSeedSummaryRow[], measu
     config: CONFIG,
     title: {
       text: `Figure ${figure}: ${BLOCK_MEASURES[measure].short} of each block, all depths`,
-      subtitle: `mean over test images${seeds > 1 ? ` and ${seeds} seeds` : ""}; one curve per L, coloured by L`,
+      subtitle: `mean over test images${seeds > 1 ? ` and ${seeds} seeds` : ""}; one curve per L`,
     },
     data: { values: points },
     hconcat: sections(points).map(panel),
@@ -468,7 +567,68 @@ const markerLayers = <Layer extends object>(points: ReadonlyArray<{ readonly L: 
   return [{ ...layer, transform: [{ filter: all ? "true" : "datum.L === 1" }] }];
 };
 
-const formatStep = (step: number) => (step === 0 ? "0" : step.toPrecision(3));
+// ---------------------------------------------------------------------------------------------------------------
+// Training curves: train loss and test error per epoch, one line per L
+
+/** One epoch of one train node: its `epochs` row with the node's L and seed. */
+export interface TrainingEpochRow {
+  readonly L: number;
+  readonly seed: number;
+  readonly epoch: number;
+  readonly trainLoss: number;
+  readonly trainError: number;
+  readonly testError: number;
+  readonly learningRate: number;
+}
+
+/** The training curves: train loss (left) and test error (right) against the epoch, log y, one colour per L. */
+export const trainingCurvesFigure = (epochs: readonly TrainingEpochRow[], datasetName: string): TopLevelSpec => {
+  // Copies of the plotted fields only: vega tags the objects it is given, which must not be the caller's rows.
+  const rows = epochs
+    .map(({ L, seed, epoch, trainLoss, testError }) => ({ L, seed, epoch, trainLoss, testError }))
+    .sort((a, b) => a.L - b.L || a.seed - b.seed || a.epoch - b.epoch);
+  const depthCount = new Set(rows.map((r) => r.L)).size;
+  const seeds = new Set(rows.map((r) => r.seed)).size;
+  const x = {
+    field: "epoch",
+    type: "quantitative",
+    title: "epoch",
+    scale: { nice: false, padding: 12 },
+    axis: { values: [...new Set(rows.map((r) => r.epoch))].sort((a, b) => a - b), format: "d", labelOverlap: "greedy" },
+  };
+  const panel = (field: "trainLoss" | "testError", title: string, format: string) => {
+    const values = rows.map((r) => r[field]);
+    return {
+      name: field,
+      title: { text: title, fontSize: 13 },
+      width: 400,
+      height: 280,
+      transform: [{ filter: `datum.${field} > 0` }],
+      mark: { type: "line", strokeWidth: 1.8, point: { size: 36, filled: true } },
+      encoding: {
+        x,
+        y: { field, type: "quantitative", title: `${title} (log scale)`, ...logScaleAxis(values, format) },
+        // Both panels declare the legend: vega-lite merges the two into one (a legend on one only conflicts).
+        color: depthColor(true, depthCount),
+        detail: { field: "seed" },
+        order: { field: "epoch" },
+      },
+    };
+  };
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    config: CONFIG,
+    title: {
+      text: `Training curves per depth (${datasetName})`,
+      subtitle:
+        "train loss: mean over the epoch's batches; test error: after the epoch" +
+        (seeds > 1 ? `; one line per seed (${seeds})` : ""),
+    },
+    data: { values: rows },
+    hconcat: [panel("trainLoss", "train loss", "~g"), panel("testError", "test error", ".2~%")],
+    spacing: 40,
+  } as TopLevelSpec;
+};
 
 // ---------------------------------------------------------------------------------------------------------------
 // The full set
@@ -480,22 +640,26 @@ export interface FigureInputs {
   readonly sectionsAcrossSeeds: readonly SectionSeedSummaryRow[];
   readonly blocksAcrossSeeds: readonly BlockSeedSummaryRow[];
   readonly fits: readonly FitRow[];
+  readonly epochs: readonly TrainingEpochRow[];
+  /** The paper's test-error bound drawn in Figure 1 (MNIST: 1%), or null for none. */
+  readonly paperTestErrorBound: number | null;
 }
 
 /** File stems of the figures, in the order `paperFigures` returns them (the report stage declares one .svg and one .png each). */
 export const FIGURE_NAMES = [
   "fig1-test-error",
-  "fig2-abs-ridgeline",
+  "fig2-abs-per-depth",
   "fig2-abs-overlay",
   "fig3-distance",
   "fig4-mean-perturbation",
-  "fig5-scaled-ridgeline",
+  "fig5-scaled-per-depth",
   "fig5-scaled-overlay",
   "fig6-scaled-distance",
   "fig7-mean-scaled-perturbation",
+  "training-curves",
 ] as const;
 
-/** Every figure of the report, in the paper's order. */
+/** Every figure of the report, in the paper's order, then the training curves. */
 export const paperFigures = (input: FigureInputs): FigureSpec[] => {
   const s = input.sectionsAcrossSeeds;
   const b = input.blocksAcrossSeeds;
@@ -504,21 +668,25 @@ export const paperFigures = (input: FigureInputs): FigureSpec[] => {
     {
       name: "fig1-test-error",
       title: "Figure 1: test error",
-      caption: "Test error of the trained network against the number of blocks per section L.",
-      spec: testErrorFigure(s, input.datasetName),
+      caption:
+        "Test error of the trained network against the number of blocks per section L" +
+        (input.paperTestErrorBound === null
+          ? "."
+          : `; dashed: ${100 * input.paperTestErrorBound}%, which the paper's MNIST errors stay well under.`),
+      spec: testErrorFigure(s, input.datasetName, input.paperTestErrorBound),
     },
     {
-      name: "fig2-abs-ridgeline",
-      title: "Figure 2 (ridgeline): absolute perturbation per block",
+      name: "fig2-abs-per-depth",
+      title: "Figure 2 (one row per depth): absolute perturbation per block",
       caption:
         "Mean over test images of ||x_{l+1} - x_l|| for every block against its relative position l/(L-1) in its section; " +
-        "one curve per trained L, raised by its rank (the paper's waterfall plot).",
-      spec: blockRidgelineFigure(b, "absMean", 2),
+        "one row per trained L (the paper's waterfall plot as small multiples), a shared y axis per section.",
+      spec: blockSmallMultiplesFigure(b, "absMean", 2),
     },
     {
       name: "fig2-abs-overlay",
       title: "Figure 2 (overlay): absolute perturbation per block",
-      caption: "The same curves on a common axis, coloured by L.",
+      caption: "The same curves on a common axis, one colour per L.",
       spec: blockOverlayFigure(b, "absMean", 2),
     },
     {
@@ -534,15 +702,17 @@ export const paperFigures = (input: FigureInputs): FigureSpec[] => {
       spec: sectionMeasureFigure(s, "meanPerturbation", "Figure 4: mean perturbation d/L against depth", `${perSection} (d/(3L))`),
     },
     {
-      name: "fig5-scaled-ridgeline",
-      title: "Figure 5 (ridgeline): scaled perturbation per block",
-      caption: "Mean over test images of ||x_{l+1} - x_l|| / ||x_l|| per block against its position in its section, one curve per L, raised by its rank.",
-      spec: blockRidgelineFigure(b, "scaledMean", 5),
+      name: "fig5-scaled-per-depth",
+      title: "Figure 5 (one row per depth): scaled perturbation per block",
+      caption:
+        "Mean over test images of ||x_{l+1} - x_l|| / ||x_l|| per block against its position in its section, " +
+        "one row per L, a shared y axis per section.",
+      spec: blockSmallMultiplesFigure(b, "scaledMean", 5),
     },
     {
       name: "fig5-scaled-overlay",
       title: "Figure 5 (overlay): scaled perturbation per block",
-      caption: "The same curves on a common axis, coloured by L.",
+      caption: "The same curves on a common axis, one colour per L.",
       spec: blockOverlayFigure(b, "scaledMean", 5),
     },
     {
@@ -558,6 +728,13 @@ export const paperFigures = (input: FigureInputs): FigureSpec[] => {
         `Mean scaled perturbation d_scaled/L against L on log-log axes, the threshold eps = ${input.eps} and the power law ` +
         "exp(b) L^a fitted to the means over seeds (the paper's hypothesis: a = -1).",
       spec: powerLawFigure(s, input.fits, input.eps),
+    },
+    {
+      name: "training-curves",
+      title: "Training curves",
+      caption:
+        "Train loss and test error after every epoch, one line per trained L: how far each network has converged.",
+      spec: trainingCurvesFigure(input.epochs, input.datasetName),
     },
   ];
 };

@@ -19,7 +19,9 @@ import {
   type Block,
   type TrainRun,
 } from "./document.ts";
-import { paperFigures, type FigureSpec } from "./figures.ts";
+import { comparisonBlocks } from "./findings.ts";
+import { paperFigures, type FigureSpec, type TrainingEpochRow } from "./figures.ts";
+import type { PaperMnistReference } from "./paper.ts";
 import { renderSvg, svgToPng } from "./render.ts";
 
 export interface ReportInput {
@@ -34,6 +36,10 @@ export interface ReportInput {
   readonly fits: readonly FitRow[];
   readonly rules: readonly StopRuleRow[];
   readonly runs: readonly TrainRun[];
+  /** Every train node's per-epoch metrics. */
+  readonly epochs: readonly TrainingEpochRow[];
+  /** The paper's numbers to compare with (MNIST), or null: no comparison section. */
+  readonly paper: PaperMnistReference | null;
 }
 
 export interface ReportFile {
@@ -66,13 +72,15 @@ export const reportBlocks = (input: ReportInput, figures: ReadonlyMap<string, Fi
     },
     { kind: "heading", level: 2, text: "Configuration" },
     { kind: "table", table: configurationTable({ ...input, probeImages: input.sections.map((r) => r.images) }) },
-    { kind: "heading", level: 2, text: "Test error" },
+    ...(input.paper === null ? [] : comparisonBlocks({ ...input, paper: input.paper })),
+    { kind: "heading", level: 2, text: "Test error and training" },
     figure("fig1-test-error"),
     { kind: "table", table: testErrorTable(input.sectionsAcrossSeeds) },
+    figure("training-curves"),
     { kind: "heading", level: 2, text: "Perturbation of each block" },
-    figure("fig2-abs-ridgeline"),
+    figure("fig2-abs-per-depth"),
     figure("fig2-abs-overlay"),
-    figure("fig5-scaled-ridgeline"),
+    figure("fig5-scaled-per-depth"),
     figure("fig5-scaled-overlay"),
     { kind: "heading", level: 2, text: "Computational distance" },
     figure("fig3-distance"),
@@ -109,6 +117,8 @@ export const buildReport = async (input: ReportInput): Promise<ReportFile[]> => 
     sectionsAcrossSeeds: input.sectionsAcrossSeeds,
     blocksAcrossSeeds: input.blocksAcrossSeeds,
     fits: input.fits,
+    epochs: input.epochs,
+    paperTestErrorBound: input.paper?.testErrorBelow ?? null,
   });
   const rendered = new Map<string, FigureSpec & { readonly svg: string }>();
   for (const spec of specs) rendered.set(spec.name, { ...spec, svg: await renderSvg(spec.spec) });
