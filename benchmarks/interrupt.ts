@@ -21,11 +21,19 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { median, parseOptions, repoRoot, round, writeResults } from "./lib/measure.ts";
 
 const options = parseOptions(process.argv.slice(2), [
-  "node", "delays", "epochs", "data-dir", "backend", "cache-dir", "out", "results-dir",
+  "node",
+  "delays",
+  "epochs",
+  "data-dir",
+  "backend",
+  "cache-dir",
+  "out",
+  "results-dir",
 ]);
 const node = options.get("node") ?? "train[mnist,L=4,seed=0]";
 const dataset = /^train\[(\w+),/.exec(node)?.[1];
-if (dataset === undefined) throw new Error(`--node must be a training node like 'train[mnist,L=4,seed=0]', not '${node}'`);
+if (dataset === undefined)
+  throw new Error(`--node must be a training node like 'train[mnist,L=4,seed=0]', not '${node}'`);
 const delaysSeconds = (options.get("delays") ?? "0,5,10").split(",").map((text) => {
   const seconds = Number(text);
   if (!(seconds >= 0)) throw new Error(`--delays: expected seconds >= 0, got '${text}'`);
@@ -36,8 +44,20 @@ const dataDir = path.resolve(options.get("data-dir") ?? path.join(repoRoot, "../
 const ownCache = !options.has("cache-dir");
 const cacheDir = options.get("cache-dir") ?? mkdtempSync(path.join(tmpdir(), "interrupt-bench-"));
 const cliArgs = (target: string) => [
-  path.join(repoRoot, "bin/pipeline.mjs"), "run", target, "--preset", "smoke", "--set", `${dataset}.epochs=${epochs}`,
-  "--data-dir", dataDir, "--cache-dir", cacheDir, "--backend", options.get("backend") ?? "tensorflow", "--offline",
+  path.join(repoRoot, "bin/pipeline.mjs"),
+  "run",
+  target,
+  "--preset",
+  "smoke",
+  "--set",
+  `${dataset}.epochs=${epochs}`,
+  "--data-dir",
+  dataDir,
+  "--cache-dir",
+  cacheDir,
+  "--backend",
+  options.get("backend") ?? "tensorflow",
+  "--offline",
 ];
 const STEP_LINE = /epoch (\d+)\/\d+ step (\d+)\/(\d+)/;
 const STEP_WAIT_MS = 20 * 60_000;

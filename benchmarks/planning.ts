@@ -201,7 +201,9 @@ interface DagCase<C> {
 const TOOL = { name: "planning-benchmark", version: "1" };
 
 const runCached = async <C>(dag: Dag<C, never>, store: ArtifactStore) => {
-  const results = await Effect.runPromise(executeDag(dag, Layer.empty, { jobs: 2, gpus: 1, tool: TOOL }).pipe(Effect.provide(Store.from(store))));
+  const results = await Effect.runPromise(
+    executeDag(dag, Layer.empty, { jobs: 2, gpus: 1, tool: TOOL }).pipe(Effect.provide(Store.from(store))),
+  );
   const notCached = results.filter((r) => r.status !== "cached");
   if (notCached.length > 0)
     throw new Error(`expected a fully cached DAG, but ${notCached[0]!.id} is ${notCached[0]!.status}`);

@@ -68,7 +68,7 @@ const settings = {
 
 const resultsDir = options.get("results-dir");
 const backend = await selectBackend("tensorflow", { intraOpThreads: 2, interOpThreads: 1 });
-const tf = backend.tf as unknown as TF;
+const tf = backend.tf;
 const newModel = (blocks: number): ResNet =>
   createResNet(tf, { inputShape: SHAPE, blocksPerSection: blocks, classes: 10, seed: 0 });
 

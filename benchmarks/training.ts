@@ -78,7 +78,7 @@ const out = options.get("out") ?? "training";
 const resultsDir = options.get("results-dir");
 
 const backend = await selectBackend("tensorflow", { intraOpThreads: THREADS, interOpThreads: 1 });
-const tf = backend.tf as unknown as TF;
+const tf = backend.tf;
 
 const torchReason = options.has("no-torch") ? "--no-torch" : torchUnavailable();
 const torch =

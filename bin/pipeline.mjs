@@ -11,7 +11,9 @@ if (state === "current") {
   await import(new URL("dist/pipeline.mjs", root).href);
 } else {
   if (state === "stale" && process.stderr.isTTY) {
-    process.stderr.write("pipeline: sources changed since `npm run build`; running them through tsx (slower start-up)\n");
+    process.stderr.write(
+      "pipeline: sources changed since `npm run build`; running them through tsx (slower start-up)\n",
+    );
   }
   const { register } = await import("tsx/esm/api");
   register();

@@ -7,7 +7,14 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { fsyncDir, errnoCode, ifExists, tempName } from "./fsutil.ts";
 import { objectDir, type StoreLayout } from "./layout.ts";
-import { artifactFileProblem, assertKey, parseManifest, type ArtifactEntry, type Manifest, type ManifestInfo } from "./manifest.ts";
+import {
+  artifactFileProblem,
+  assertKey,
+  parseManifest,
+  type ArtifactEntry,
+  type Manifest,
+  type ManifestInfo,
+} from "./manifest.ts";
 import { writeRef } from "./refs.ts";
 import { stampOf, writeMemo, type StatStamp } from "./verify.ts";
 
@@ -47,24 +54,35 @@ export const discard = async (layout: StoreLayout, staging: Staging): Promise<vo
 };
 
 /** Throws unless the staging dir holds exactly the declared artifacts, as regular files with valid, distinct names. */
-const checkStagingContents = async (staging: Staging, artifacts: Readonly<Record<string, ArtifactSpec>>): Promise<void> => {
+const checkStagingContents = async (
+  staging: Staging,
+  artifacts: Readonly<Record<string, ArtifactSpec>>,
+): Promise<void> => {
   const declared = new Set<string>();
   for (const [name, spec] of Object.entries(artifacts)) {
     const problem = artifactFileProblem(spec.file);
     if (problem !== undefined) throw new Error(`artifact '${name}' of ${staging.nodeId}: ${problem}`);
-    if (declared.has(spec.file)) throw new Error(`artifact '${name}' of ${staging.nodeId}: file ${spec.file} is declared twice`);
+    if (declared.has(spec.file))
+      throw new Error(`artifact '${name}' of ${staging.nodeId}: file ${spec.file} is declared twice`);
     declared.add(spec.file);
     const stats = await ifExists(() => fs.lstat(path.join(staging.dir, spec.file)));
     if (stats === undefined || !stats.isFile()) {
-      throw new Error(`artifact '${name}' of ${staging.nodeId}: ${spec.file} was not written as a regular file in ${staging.dir}`);
+      throw new Error(
+        `artifact '${name}' of ${staging.nodeId}: ${spec.file} was not written as a regular file in ${staging.dir}`,
+      );
     }
   }
   const undeclared = (await fs.readdir(staging.dir)).filter((entry) => !declared.has(entry));
-  if (undeclared.length > 0) throw new Error(`${staging.nodeId} left undeclared files in its staging dir: ${undeclared.join(", ")}`);
+  if (undeclared.length > 0)
+    throw new Error(`${staging.nodeId} left undeclared files in its staging dir: ${undeclared.join(", ")}`);
 };
 
 /** fsyncs, stats and hashes one staged file. */
-const entryOf = async (layout: StoreLayout, file: string, spec: ArtifactSpec): Promise<{ entry: ArtifactEntry; stamp: StatStamp }> => {
+const entryOf = async (
+  layout: StoreLayout,
+  file: string,
+  spec: ArtifactSpec,
+): Promise<{ entry: ArtifactEntry; stamp: StatStamp }> => {
   const handle = await fs.open(file, "r");
   let stats: BigIntStats;
   try {
@@ -163,7 +181,11 @@ export const commit = async (
 
   const { manifest, won } = await publish(layout, staging, checked.manifest, findValid);
   if (won) await writeMemo(layout, { key: manifest.key, files: stamps });
-  await writeRef(layout, info.stage, refDigest, { nodeId: info.nodeId, key: info.key, updatedAt: new Date().toISOString() });
+  await writeRef(layout, info.stage, refDigest, {
+    nodeId: info.nodeId,
+    key: info.key,
+    updatedAt: new Date().toISOString(),
+  });
   await fs.rm(path.join(layout.paths.scratch, info.key), { recursive: true, force: true });
   return manifest;
 };

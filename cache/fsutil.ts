@@ -9,7 +9,9 @@ import * as path from "node:path";
 
 /** Node's fs errors carry a string `code` (ENOENT, EEXIST, ...). */
 export const errnoCode = (error: unknown): string | undefined =>
-  typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : undefined;
+  typeof error === "object" && error !== null && "code" in error && typeof error.code === "string"
+    ? error.code
+    : undefined;
 
 /** Runs `f`, mapping an ENOENT failure to `undefined` (the file simply is not there). */
 export async function ifExists<A>(f: () => Promise<A>): Promise<A | undefined> {

@@ -50,7 +50,8 @@ export const cleanTmp = async (layout: StoreLayout): Promise<string[]> => {
     if (stats === undefined) continue;
     const ageMs = now - stats.mtimeMs;
     const owner = parseTempName(entry);
-    const ownerGone = owner === undefined || (owner.hostTag === HOST_TAG ? !isPidAlive(owner.pid) : ageMs >= ONE_DAY_MS);
+    const ownerGone =
+      owner === undefined || (owner.hostTag === HOST_TAG ? !isPidAlive(owner.pid) : ageMs >= ONE_DAY_MS);
     // A dead writer on this host is certain garbage; anything else waits out the grace period first.
     const deadHere = owner !== undefined && owner.hostTag === HOST_TAG && ownerGone;
     if (deadHere || (ageMs >= layout.staleTmpAfterMs && ownerGone)) {
@@ -81,7 +82,8 @@ export const gc = async (layout: StoreLayout, keep: ReadonlySet<string>, dryRun:
     if (!dryRun && !(await deleteViaTmp(layout, full))) return;
     freedBytes += bytes;
     removedPaths.push(relative);
-    if (relative.startsWith("objects" + path.sep) && isKey(path.basename(relative))) removed.push(path.basename(relative));
+    if (relative.startsWith("objects" + path.sep) && isKey(path.basename(relative)))
+      removed.push(path.basename(relative));
   };
   /** Runs `f` holding the key's lock, or records the key as skipped if a live process holds it. */
   const withKeyLock = async (key: string, f: () => Promise<void>) => {
@@ -121,13 +123,17 @@ export const gc = async (layout: StoreLayout, keep: ReadonlySet<string>, dryRun:
   }
   for (const entry of await sortedEntries(paths.verified)) {
     const key = entry.replace(/\.json$/, "");
-    if (!objectKeys.has(key) && !removedPaths.includes(path.join("verified", entry))) await remove(path.join("verified", entry));
+    if (!objectKeys.has(key) && !removedPaths.includes(path.join("verified", entry)))
+      await remove(path.join("verified", entry));
   }
-  const stages = (await fs.readdir(paths.refs, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  const stages = (await fs.readdir(paths.refs, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
   for (const stage of stages.sort()) {
     for (const entry of await sortedEntries(path.join(paths.refs, stage))) {
       const ref = await readRefFile(path.join(paths.refs, stage, entry));
-      if (ref === undefined || !(keep.has(ref.key) || skipped.includes(ref.key))) await remove(path.join("refs", stage, entry));
+      if (ref === undefined || !(keep.has(ref.key) || skipped.includes(ref.key)))
+        await remove(path.join("refs", stage, entry));
     }
   }
   for (const entry of await sortedEntries(paths.quarantine)) await remove(path.join("quarantine", entry));

@@ -73,7 +73,9 @@ function abortable<A>(promise: Promise<A>, signal: AbortSignal | undefined): Pro
 }
 
 /** The holder recorded in a lock file with its inode, or undefined if it vanished; unparseable content yields holder undefined. */
-async function readHolder(lockPath: string): Promise<{ readonly ino: bigint; readonly holder: LockHolder | undefined } | undefined> {
+async function readHolder(
+  lockPath: string,
+): Promise<{ readonly ino: bigint; readonly holder: LockHolder | undefined } | undefined> {
   return ifExists(async () => {
     const handle = await fs.open(lockPath, "r");
     try {
@@ -90,7 +92,9 @@ function parseHolder(text: string): LockHolder | undefined {
     const value: unknown = JSON.parse(text);
     if (typeof value !== "object" || value === null) return undefined;
     const { pid, host, startedAt } = value as Record<string, unknown>;
-    return typeof pid === "number" && typeof host === "string" && typeof startedAt === "string" ? { pid, host, startedAt } : undefined;
+    return typeof pid === "number" && typeof host === "string" && typeof startedAt === "string"
+      ? { pid, host, startedAt }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -126,14 +130,18 @@ async function breakStaleLock(lockPath: string, staleIno: bigint, _tempDir: stri
     await handle.writeFile(String(process.pid));
     await handle.close();
     const current = await readHolder(lockPath);
-    if (current !== undefined && current.ino === staleIno && isStale(current.holder)) await fs.rm(lockPath, { force: true });
+    if (current !== undefined && current.ino === staleIno && isStale(current.holder))
+      await fs.rm(lockPath, { force: true });
   } finally {
     await fs.rm(marker, { force: true });
   }
 }
 
 /** One attempt to create the lock: returns its inode on success, or the current holder when it is taken. */
-async function tryCreate(lockPath: string, tempDir: string): Promise<{ ino: bigint } | { held: { ino: bigint; holder: LockHolder | undefined } }> {
+async function tryCreate(
+  lockPath: string,
+  tempDir: string,
+): Promise<{ ino: bigint } | { held: { ino: bigint; holder: LockHolder | undefined } }> {
   const temp = path.join(tempDir, tempName("lock"));
   const holder: LockHolder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
   // No fsync: other processes see the content once written, and after a power loss every holder is dead anyway
@@ -189,7 +197,11 @@ export async function acquireLock(lockPath: string, tempDir: string, options: Lo
         await breakStaleLock(lockPath, ino, tempDir);
         continue;
       }
-      if (holder !== undefined && onWait !== undefined && reportedHolder !== `${holder.host}:${holder.pid}:${holder.startedAt}`) {
+      if (
+        holder !== undefined &&
+        onWait !== undefined &&
+        reportedHolder !== `${holder.host}:${holder.pid}:${holder.startedAt}`
+      ) {
         reportedHolder = `${holder.host}:${holder.pid}:${holder.startedAt}`;
         onWait(holder.pid, holder);
       }

@@ -70,7 +70,8 @@ const SHA256_PATTERN = /^[0-9a-f]{64}$/;
  * Hand-written rather than an Effect Schema so the store (and the child processes of its tests) load fast.
  */
 function manifestProblem(value: unknown): string | undefined {
-  const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+  const isRecord = (x: unknown): x is Record<string, unknown> =>
+    typeof x === "object" && x !== null && !Array.isArray(x);
   const isString = (x: unknown): x is string => typeof x === "string";
   const isCount = (x: unknown): boolean => Number.isSafeInteger(x) && (x as number) >= 0;
   if (!isRecord(value)) return "not an object";
@@ -80,8 +81,10 @@ function manifestProblem(value: unknown): string | undefined {
     if (!isString(value[field])) return `${field}: expected a string`;
   }
   if (!("params" in value)) return "params: missing";
-  if (typeof value.durationMs !== "number" || !Number.isFinite(value.durationMs)) return "durationMs: expected a number";
-  if (!isRecord(value.tool) || !isString(value.tool.name) || !isString(value.tool.version)) return "tool: expected { name, version }";
+  if (typeof value.durationMs !== "number" || !Number.isFinite(value.durationMs))
+    return "durationMs: expected a number";
+  if (!isRecord(value.tool) || !isString(value.tool.name) || !isString(value.tool.version))
+    return "tool: expected { name, version }";
   if (!isRecord(value.runtime)) return "runtime: expected an object";
   if (!isRecord(value.inputs)) return "inputs: expected an object";
   for (const [name, input] of Object.entries(value.inputs)) {

@@ -19,7 +19,10 @@ import {
 } from "./store.ts";
 
 /** A cache operation failed (permissions, disk full, a path that is not a directory): one line, no stack trace. */
-export class StoreError extends Data.TaggedError("StoreError")<{ readonly message: string; readonly cause?: unknown }> {}
+export class StoreError extends Data.TaggedError("StoreError")<{
+  readonly message: string;
+  readonly cause?: unknown;
+}> {}
 
 const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause));
 
@@ -34,7 +37,10 @@ export interface StoreService {
   /** The manifest as stored, unverified; undefined when absent or unreadable. */
   readonly manifest: (key: string) => Effect.Effect<Manifest | undefined, StoreError>;
   readonly readRef: (stage: string, refDigest: string) => Effect.Effect<Ref | undefined, StoreError>;
-  readonly list: Effect.Effect<{ manifests: Manifest[]; unreadable: Array<{ entry: string; reason: string }> }, StoreError>;
+  readonly list: Effect.Effect<
+    { manifests: Manifest[]; unreadable: Array<{ entry: string; reason: string }> },
+    StoreError
+  >;
   /**
    * Holds the key's lock until the scope closes; `onWait` hears of another live holder. Waiting is interruptible:
    * an interrupted wait gives up, and a lock granted at that very moment is released at once.
@@ -50,7 +56,10 @@ export interface StoreService {
   ) => Effect.Effect<Manifest, StoreError>;
   readonly remove: (key: string) => Effect.Effect<boolean, StoreError>;
   readonly scratchDir: (key: string) => Effect.Effect<string, StoreError>;
-  readonly gc: (keep: ReadonlySet<string>, options: { readonly dryRun: boolean }) => Effect.Effect<GcResult, StoreError>;
+  readonly gc: (
+    keep: ReadonlySet<string>,
+    options: { readonly dryRun: boolean },
+  ) => Effect.Effect<GcResult, StoreError>;
 }
 
 /** The Effect view of an opened store. */
@@ -80,11 +89,14 @@ export const storeService = (store: ArtifactStore): StoreService => {
         Effect.acquireRelease(Effect.interruptible(acquireLock(key, onWait)), (release) => Effect.promise(release)),
       ),
     stage: (nodeId) =>
-      Effect.acquireRelease(attempt(() => store.stage(nodeId)), (staging, exit) =>
-        // A staging dir that cannot be removed is left for a later open() or gc() to clean.
-        Exit.isFailure(exit) ? Effect.ignore(attempt(() => store.discard(staging))) : Effect.void,
+      Effect.acquireRelease(
+        attempt(() => store.stage(nodeId)),
+        (staging, exit) =>
+          // A staging dir that cannot be removed is left for a later open() or gc() to clean.
+          Exit.isFailure(exit) ? Effect.ignore(attempt(() => store.discard(staging))) : Effect.void,
       ),
-    commit: (staging, info, artifacts, refDigest) => attempt(() => store.commit(staging, info, artifacts, { refDigest })),
+    commit: (staging, info, artifacts, refDigest) =>
+      attempt(() => store.commit(staging, info, artifacts, { refDigest })),
     remove: (key) => attempt(() => store.remove(key)),
     scratchDir: (key) => attempt(() => store.scratchDir(key)),
     gc: (keep, options) => attempt(() => store.gc(keep, options)),
@@ -95,7 +107,9 @@ export const storeService = (store: ArtifactStore): StoreService => {
 export const openStore = (root: string, options: StoreOptions = {}): Effect.Effect<StoreService, StoreError> =>
   attempt(() => ArtifactStore.open(root, options)).pipe(
     Effect.map(storeService),
-    Effect.mapError((e) => new StoreError({ message: `cannot open the cache at ${root}: ${e.message}`, cause: e.cause })),
+    Effect.mapError(
+      (e) => new StoreError({ message: `cannot open the cache at ${root}: ${e.message}`, cause: e.cause }),
+    ),
   );
 
 /** The artifact store the engine (planner, executor, commands) works on. */

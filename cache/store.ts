@@ -74,7 +74,9 @@ export class ArtifactStore {
    * quarantine/ and a one-line reason returned, so the next lookup is a miss.
    */
   async lookup(key: string, options: { readonly full?: boolean } = {}): Promise<Lookup> {
-    return (options.full === true ? undefined : this.lookupVerified(key)) ?? this.lookupChecked(key, options.full ?? false);
+    return (
+      (options.full === true ? undefined : this.lookupVerified(key)) ?? this.lookupChecked(key, options.full ?? false)
+    );
   }
 
   /** lookup's common case, synchronously: a hit whose every file's stat equals its memo, else undefined. */
@@ -95,7 +97,9 @@ export class ArtifactStore {
       return this.quarantine(key, "objects entry is not a directory");
     }
     if (text === undefined) {
-      return (await ifExists(() => fs.lstat(dir))) === undefined ? { status: "miss" } : this.quarantine(key, "manifest.json is missing");
+      return (await ifExists(() => fs.lstat(dir))) === undefined
+        ? { status: "miss" }
+        : this.quarantine(key, "manifest.json is missing");
     }
     const parsed = parseManifest(text);
     if ("error" in parsed) return this.quarantine(key, parsed.error);
@@ -201,7 +205,8 @@ export class ArtifactStore {
       }
       const parsed = parseManifest(text);
       if ("error" in parsed) unreadable.push({ entry, reason: parsed.error });
-      else if (parsed.manifest.key !== entry) unreadable.push({ entry, reason: `manifest.json names key ${parsed.manifest.key}` });
+      else if (parsed.manifest.key !== entry)
+        unreadable.push({ entry, reason: `manifest.json names key ${parsed.manifest.key}` });
       else manifests.push(parsed.manifest);
     }
     return { manifests, unreadable };

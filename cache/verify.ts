@@ -66,11 +66,17 @@ export const writeMemo = async (layout: StoreLayout, memo: StatMemo): Promise<vo
 /** What the stat of one artifact file says: a problem, or its stamp and whether its bytes must be hashed. */
 type StatVerdict = { readonly problem: string } | { readonly stamp: StatStamp; readonly mustHash: boolean };
 
-const judgeStat = (name: string, entry: ArtifactEntry, stats: BigIntStats | undefined, memo: StatMemo | undefined): StatVerdict => {
+const judgeStat = (
+  name: string,
+  entry: ArtifactEntry,
+  stats: BigIntStats | undefined,
+  memo: StatMemo | undefined,
+): StatVerdict => {
   const label = `artifact '${name}' (${entry.file})`;
   if (stats === undefined) return { problem: `${label} is missing` };
   if (!stats.isFile()) return { problem: `${label} is not a regular file` };
-  if (stats.size !== BigInt(entry.bytes)) return { problem: `${label}: size expected ${entry.bytes} bytes, found ${stats.size}` };
+  if (stats.size !== BigInt(entry.bytes))
+    return { problem: `${label}: size expected ${entry.bytes} bytes, found ${stats.size}` };
   const stamp = stampOf(entry.sha256, stats);
   return { stamp, mustHash: !sameStamp(memo?.files[entry.file], stamp) };
 };
@@ -136,7 +142,8 @@ export const verifyArtifacts = async (
     stamps[entry.file] = verdict.stamp; // taken before hashing: a write during the hash makes the memo miss next time
     if (!verdict.mustHash) continue;
     const actual = await layout.hashFile(file);
-    if (actual !== entry.sha256) return `artifact '${name}' (${entry.file}): sha256 expected ${entry.sha256}, found ${actual}`;
+    if (actual !== entry.sha256)
+      return `artifact '${name}' (${entry.file}): sha256 expected ${entry.sha256}, found ${actual}`;
     hashed = true;
   }
   if (hashed || memo === undefined) await writeMemo(layout, { key: manifest.key, files: stamps });

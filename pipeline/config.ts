@@ -25,7 +25,8 @@ export const parseAssignment = (assignment: string): Json => {
   const eq = assignment.indexOf("=");
   if (eq <= 0) throw new ConfigError({ message: `--set expects key=value, got "${assignment}"` });
   const path = assignment.slice(0, eq).split(".");
-  if (path.some((p) => p === "")) throw new ConfigError({ message: `--set has an empty key segment in "${assignment}"` });
+  if (path.some((p) => p === ""))
+    throw new ConfigError({ message: `--set has an empty key segment in "${assignment}"` });
   const raw = assignment.slice(eq + 1);
   let value: unknown = raw;
   try {
@@ -44,15 +45,20 @@ export interface ConfigSources {
 }
 
 /** Builds and decodes the configuration; throws ConfigError with a readable message on bad input. */
-export const loadConfig = <C, R>(definition: PipelineDefinition<C, R>, sources: ConfigSources): { config: C; encoded: Json } => {
+export const loadConfig = <C, R>(
+  definition: PipelineDefinition<C, R>,
+  sources: ConfigSources,
+): { config: C; encoded: Json } => {
   let encoded: Json = { ...definition.defaultConfig };
   const presetName = sources.preset ?? definition.defaultPreset;
   if (presetName !== undefined) {
     const preset = definition.presets[presetName];
     if (preset === undefined) {
-      throw new ConfigError({ message: `unknown preset "${presetName}" (known: ${Object.keys(definition.presets).join(", ")})` });
+      throw new ConfigError({
+        message: `unknown preset "${presetName}" (known: ${Object.keys(definition.presets).join(", ")})`,
+      });
     }
-    encoded = deepMerge(encoded, preset as Json);
+    encoded = deepMerge(encoded, preset);
   }
   if (sources.configFile !== undefined) {
     let text: string;
@@ -65,15 +71,19 @@ export const loadConfig = <C, R>(definition: PipelineDefinition<C, R>, sources: 
     try {
       parsed = JSON.parse(text);
     } catch (e) {
-      throw new ConfigError({ message: `config file ${sources.configFile} is not valid JSON: ${(e as Error).message}` });
+      throw new ConfigError({
+        message: `config file ${sources.configFile} is not valid JSON: ${(e as Error).message}`,
+      });
     }
-    if (!isPlainObject(parsed)) throw new ConfigError({ message: `config file ${sources.configFile} must hold a JSON object` });
+    if (!isPlainObject(parsed))
+      throw new ConfigError({ message: `config file ${sources.configFile} must hold a JSON object` });
     encoded = deepMerge(encoded, parsed);
   }
   encoded = definition.configure(encoded, sources.options ?? {});
   for (const assignment of sources.assignments ?? []) encoded = deepMerge(encoded, parseAssignment(assignment));
   const decoded = Schema.decodeUnknownEither(definition.config, { onExcessProperty: "error" })(encoded);
-  if (Either.isLeft(decoded)) throw new ConfigError({ message: `invalid configuration: ${formatParseError(decoded.left)}` });
+  if (Either.isLeft(decoded))
+    throw new ConfigError({ message: `invalid configuration: ${formatParseError(decoded.left)}` });
   return { config: decoded.right, encoded };
 };
 

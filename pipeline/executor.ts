@@ -99,7 +99,8 @@ export const executeDag = <C, R>(
           }
           const manifests = new Map(Object.values(upstream).map((r) => [r.id, r.manifest]));
           const derived = deriveKey(dag, node, (depId) => manifests.get(depId));
-          if ("waitingOn" in derived) return yield* Effect.dieMessage(`${node.id}: upstream ${derived.waitingOn} has no manifest`);
+          if ("waitingOn" in derived)
+            return yield* Effect.dieMessage(`${node.id}: upstream ${derived.waitingOn} has no manifest`);
           const { key, inputs } = derived;
           const forced = options.force?.has(node.stage.name) === true;
           const started = Date.now();
@@ -130,7 +131,9 @@ export const executeDag = <C, R>(
                 ? "forced (--force)"
                 : yield* explainMiss(node, inputs).pipe(Effect.mapError(asStageError("cannot read the cache")));
               emit({ type: "start", id: node.id, reason });
-              const staging = yield* store.stage(node.id).pipe(Effect.mapError(asStageError("cannot create a staging directory")));
+              const staging = yield* store
+                .stage(node.id)
+                .pipe(Effect.mapError(asStageError("cannot create a staging directory")));
               const io = makeStageIO(
                 dag,
                 node,
@@ -142,7 +145,9 @@ export const executeDag = <C, R>(
                 (message) => emit({ type: "log", id: node.id, message }),
               );
               const startedAt = new Date();
-              yield* node.stage.run(node.params).pipe(Effect.provideService(StageIO, io.service), Effect.provide(services));
+              yield* node.stage
+                .run(node.params)
+                .pipe(Effect.provideService(StageIO, io.service), Effect.provide(services));
               const artifacts = yield* io.finish;
               const finishedAt = new Date();
               const commit = Effect.gen(function* () {
@@ -157,7 +162,10 @@ export const executeDag = <C, R>(
                     version: node.stage.version,
                     params: node.encodedParams,
                     inputs: Object.fromEntries(
-                      Object.entries(inputs).map(([n, b]) => [n, { key: b.key, nodeId: b.nodeId, artifacts: b.artifacts }]),
+                      Object.entries(inputs).map(([n, b]) => [
+                        n,
+                        { key: b.key, nodeId: b.nodeId, artifacts: b.artifacts },
+                      ]),
                     ),
                     startedAt: startedAt.toISOString(),
                     finishedAt: finishedAt.toISOString(),
@@ -183,7 +191,9 @@ export const executeDag = <C, R>(
             }),
           );
           const limited =
-            node.stage.resources === "gpu" ? cpuSlots.withPermits(1)(gpuSlots.withPermits(1)(work)) : cpuSlots.withPermits(1)(work);
+            node.stage.resources === "gpu"
+              ? cpuSlots.withPermits(1)(gpuSlots.withPermits(1)(work))
+              : cpuSlots.withPermits(1)(work);
           // A cached node is answered before it queues for a slot.
           const cachedOrRun = Effect.flatMap(lookup, (found) => {
             if (found.status === "hit") return Effect.succeed(cachedResult(found.manifest, found.dir));

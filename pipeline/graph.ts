@@ -42,7 +42,12 @@ export const buildDag = <C, R>(stages: ReadonlyArray<AnyStage<C, R>>, config: C,
   const order: string[] = [];
   const visiting = new Set<string>();
 
-  const addNode = (stage: AnyStage<C, R>, rawParams: unknown, encodedInput: boolean, path: ReadonlyArray<string>): string => {
+  const addNode = (
+    stage: AnyStage<C, R>,
+    rawParams: unknown,
+    encodedInput: boolean,
+    path: ReadonlyArray<string>,
+  ): string => {
     const encodedParams = encodedInput ? rawParams : Schema.encodeSync(stage.params)(rawParams);
     // A node is reached once per dependent (every train node feeds its probe, aggregate and report): find it by its
     // encoded parameters before decoding them again, which was most of buildDag's time.
@@ -53,7 +58,9 @@ export const buildDag = <C, R>(stages: ReadonlyArray<AnyStage<C, R>>, config: C,
     if (encodedInput) {
       const decoded = Schema.decodeUnknownEither(stage.params)(rawParams);
       if (Either.isLeft(decoded)) {
-        throw new GraphError({ message: `bad parameters for ${stage.name} (from ${path.join(" <- ")}): ${formatParseError(decoded.left)}` });
+        throw new GraphError({
+          message: `bad parameters for ${stage.name} (from ${path.join(" <- ")}): ${formatParseError(decoded.left)}`,
+        });
       }
       params = decoded.right;
     }
@@ -102,7 +109,9 @@ const selectTargetStages = <C, R>(
   const m = /^([^[\]]+)(?:\[(.*)\])?$/.exec(target);
   const stage = m ? stages.find((s) => s.name === m[1]) : undefined;
   if (!m || stage === undefined) {
-    throw new GraphError({ message: `unknown target "${target}" (stages: ${stages.map((s) => s.name).join(", ")}, or all)` });
+    throw new GraphError({
+      message: `unknown target "${target}" (stages: ${stages.map((s) => s.name).join(", ")}, or all)`,
+    });
   }
   return m[2] === undefined ? [{ stage }] : [{ stage, label: m[2] }];
 };

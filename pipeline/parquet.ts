@@ -44,12 +44,17 @@ export const checkCell = (spec: { readonly columns: Columns }, row: Row, rowInde
       throw new Error(`row ${rowIndex}: column "${name}" is required but missing`);
     }
     const ok =
-      col.type === "DOUBLE" ? typeof v === "number"
-      : col.type === "INT32" ? typeof v === "number" && Number.isInteger(v)
-      : col.type === "INT64" ? (typeof v === "number" && Number.isInteger(v)) || typeof v === "bigint"
-      : col.type === "BOOLEAN" ? typeof v === "boolean"
-      : col.type === "UTF8" ? typeof v === "string"
-      : v instanceof Uint8Array;
+      col.type === "DOUBLE"
+        ? typeof v === "number"
+        : col.type === "INT32"
+          ? typeof v === "number" && Number.isInteger(v)
+          : col.type === "INT64"
+            ? (typeof v === "number" && Number.isInteger(v)) || typeof v === "bigint"
+            : col.type === "BOOLEAN"
+              ? typeof v === "boolean"
+              : col.type === "UTF8"
+                ? typeof v === "string"
+                : v instanceof Uint8Array;
     if (!ok) throw new Error(`row ${rowIndex}: column "${name}" expects ${col.type}, got ${typeof v}`);
   }
   for (const name of Object.keys(row)) {
@@ -122,7 +127,8 @@ const openFile = async (path: string) => {
   return { file, metadata: await parquetMetadataAsync(file) };
 };
 
-export const parquetRowCount = async (path: string): Promise<number> => Number((await openFile(path)).metadata.num_rows);
+export const parquetRowCount = async (path: string): Promise<number> =>
+  Number((await openFile(path)).metadata.num_rows);
 
 /** The columns of a file's footer, in order; UTF8 for UTF-8 strings. */
 const fileColumns = (metadata: import("hyparquet").FileMetaData): FileColumn[] =>

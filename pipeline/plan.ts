@@ -59,7 +59,9 @@ export const deriveKey = <C, R>(
   dag: Dag<C, R>,
   node: DagNode<C, R>,
   upstream: (depId: string) => Manifest | undefined,
-): { readonly key: string; readonly inputs: Readonly<Record<string, InputBinding>> } | { readonly waitingOn: string } => {
+):
+  | { readonly key: string; readonly inputs: Readonly<Record<string, InputBinding>> }
+  | { readonly waitingOn: string } => {
   const inputs: Record<string, InputBinding> = {};
   for (const [input, depId] of Object.entries(node.deps)) {
     const manifest = upstream(depId);
@@ -111,7 +113,12 @@ export const planDag = <C, R>(dag: Dag<C, R>, options: PlanOptions = {}): Effect
       const { key, inputs } = derived;
       if (options.trust === "recorded") {
         const manifest = yield* store.manifest(key);
-        entries.set(id, manifest === undefined ? { status: "run", key, reason: "not in the cache" } : { status: "cached", key, manifest });
+        entries.set(
+          id,
+          manifest === undefined
+            ? { status: "run", key, reason: "not in the cache" }
+            : { status: "cached", key, manifest },
+        );
         continue;
       }
       const forced = options.force?.has(node.stage.name) === true;
@@ -176,4 +183,3 @@ export const planCounts = (plan: Plan) => {
 };
 
 export const shortKey = (key: string): string => key.slice(0, 12);
-

@@ -33,7 +33,10 @@ export const finishLine = (r: NodeResult): string => {
  */
 export const makeReporter = (
   stream: NodeJS.WriteStream,
-  options: { readonly quiet?: boolean; /** The clock in ms (tests drive it); default Date.now. */ readonly now?: () => number } = {},
+  options: {
+    readonly quiet?: boolean;
+    /** The clock in ms (tests drive it); default Date.now. */ readonly now?: () => number;
+  } = {},
 ): Reporter => {
   const now = options.now ?? Date.now;
   const running = new Map<string, { started: number; fraction?: number; message?: string; lastLine: number }>();

@@ -52,7 +52,9 @@ export async function querySql(
     connection = await instance.connect();
     for (const t of tables) {
       try {
-        await connection.run(`CREATE VIEW ${quoteIdentifier(t.name)} AS SELECT * FROM read_parquet(${quoteString(t.path)})`);
+        await connection.run(
+          `CREATE VIEW ${quoteIdentifier(t.name)} AS SELECT * FROM read_parquet(${quoteString(t.path)})`,
+        );
       } catch (e) {
         throw new SqlError({ message: `view ${t.name} (${t.path}): ${firstLine(e)}` });
       }
@@ -60,7 +62,9 @@ export async function querySql(
     try {
       const maxRows = opts.maxRows;
       const reader =
-        maxRows === undefined ? await connection.runAndReadAll(sql) : await connection.runAndReadUntil(sql, maxRows + 1);
+        maxRows === undefined
+          ? await connection.runAndReadAll(sql)
+          : await connection.runAndReadUntil(sql, maxRows + 1);
       const rows = reader.getRowObjectsJS() as Record<string, unknown>[];
       const truncated = maxRows !== undefined && rows.length > maxRows;
       return { columns: reader.deduplicatedColumnNames(), rows: truncated ? rows.slice(0, maxRows) : rows, truncated };
@@ -132,7 +136,8 @@ const jsonValue = (v: unknown): unknown => {
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
   if (v instanceof Date) return v.toISOString();
   if (Array.isArray(v)) return v.map(jsonValue);
-  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonValue(x)]));
+  if (typeof v === "object" && v !== null)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonValue(x)]));
   return v;
 };
 
@@ -154,7 +159,11 @@ const csvField = (text: string) => (/[",\r\n]/.test(text) ? `"${text.replaceAll(
  * JSON. `maxRows` limits the rows printed in every format.
  */
 export function formatRows(
-  result: { readonly columns: ReadonlyArray<string>; readonly rows: ReadonlyArray<Record<string, unknown>>; readonly truncated?: boolean },
+  result: {
+    readonly columns: ReadonlyArray<string>;
+    readonly rows: ReadonlyArray<Record<string, unknown>>;
+    readonly truncated?: boolean;
+  },
   format: "table" | "csv" | "json",
   opts: { readonly maxRows?: number } = {},
 ): string {
@@ -177,7 +186,9 @@ export function formatRows(
       const pad = (text: string, j: number) => (numeric[j] ? text.padStart(widths[j]!) : text.padEnd(widths[j]!));
       const line = (texts: string[]) => `${texts.map(pad).join("  ").trimEnd()}\n`;
       const more = rows.length < result.rows.length || result.truncated === true;
-      const count = more ? `(first ${rows.length} rows; more not shown)` : `(${rows.length} row${rows.length === 1 ? "" : "s"})`;
+      const count = more
+        ? `(first ${rows.length} rows; more not shown)`
+        : `(${rows.length} row${rows.length === 1 ? "" : "s"})`;
       return `${line([...result.columns])}${line(widths.map((w) => "-".repeat(w)))}${cells.map(line).join("")}${count}\n`;
     }
   }

@@ -171,8 +171,10 @@ export interface StageDefinition<P, C, R = never, I extends Inputs = Inputs, O e
 export type AnyStage<C, R> = StageDefinition<any, C, R | StageIO>;
 
 /** What a stage module declares: its `run` gets the node's StageIO typed by the stage's inputs and outputs. */
-export interface StageDeclaration<P, C, R, I extends Inputs, O extends Outputs>
-  extends Omit<StageDefinition<P, C, R, I, O>, "run"> {
+export interface StageDeclaration<P, C, R, I extends Inputs, O extends Outputs> extends Omit<
+  StageDefinition<P, C, R, I, O>,
+  "run"
+> {
   readonly run: (params: P, io: StageIOOf<I, O>) => Effect.Effect<void, StageError, R>;
 }
 

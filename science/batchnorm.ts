@@ -111,7 +111,7 @@ export function reluTraining(tf: TF, x: tfjs.Tensor4D): tfjs.Tensor4D {
       gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => tf.mul(dy, tf.cast(tf.greater(saved[0]!, 0), "float32")),
     };
   });
-  return relu(x) as tfjs.Tensor4D;
+  return relu(x);
 }
 
 /**
@@ -178,10 +178,15 @@ export function fusedBatchNormReluTraining(
         // ReluGrad passes dy where its second input is > 0; relu(z) > 0 exactly where z > 0, as tf.relu's gradient.
         const dNormalised = backend.executeSingleOutput("ReluGrad", [typeAttr], [dy, sy]);
         const gradInputs = [dNormalised, sx, sGamma, r1, r2, r3];
-        const [dx, dGamma, dBeta] = backend.executeMultipleOutputs("FusedBatchNormGradV3", batchNormAttrs, gradInputs, 5);
+        const [dx, dGamma, dBeta] = backend.executeMultipleOutputs(
+          "FusedBatchNormGradV3",
+          batchNormAttrs,
+          gradInputs,
+          5,
+        );
         return [dx!, dGamma!, dBeta!];
       },
     };
   });
-  return fused(x, gamma, beta) as tfjs.Tensor4D;
+  return fused(x, gamma, beta);
 }

@@ -22,7 +22,9 @@ export interface NativeBackend {
 /** The active backend when it is native TensorFlow, else undefined. */
 export function nativeBackend(tf: TF): NativeBackend | undefined {
   const backend = tf.backend() as unknown as Partial<NativeBackend>;
-  return tf.getBackend() === "tensorflow" && typeof backend.executeMultipleOutputs === "function" && backend.binding !== undefined
+  return tf.getBackend() === "tensorflow" &&
+    typeof backend.executeMultipleOutputs === "function" &&
+    backend.binding !== undefined
     ? (backend as NativeBackend)
     : undefined;
 }

@@ -95,7 +95,8 @@ export async function* probeBatches(
   if (data.images.length !== data.count * perImage) {
     throw new RangeError(`probe: expected ${data.count * perImage} pixel bytes, got ${data.images.length}`);
   }
-  if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new RangeError("probe: batchSize must be >= 1");
+  if (!Number.isInteger(options.batchSize) || options.batchSize < 1)
+    throw new RangeError("probe: batchSize must be >= 1");
   for (let start = 0; start < data.count; start += options.batchSize) {
     const end = Math.min(data.count, start + options.batchSize);
     const n = end - start;
@@ -112,7 +113,11 @@ export async function* probeBatches(
           // The model numbers sections and blocks from 1; the table from 0.
           blocks.push({ section: section - 1, block: block - 1 });
           const outNorm = imageNorms(tf, xOut);
-          norms.push(previous?.output === xIn ? previous.norm : imageNorms(tf, xIn), outNorm, imageNorms(tf, perturbation));
+          norms.push(
+            previous?.output === xIn ? previous.norm : imageNorms(tf, xIn),
+            outNorm,
+            imageNorms(tf, perturbation),
+          );
           previous = { output: xOut, norm: outNorm };
         },
       });

@@ -61,13 +61,7 @@ export interface CreateResNetOptions extends ResNetConfig {
 }
 
 export type ParameterRole =
-  | "conv-kernel"
-  | "dense-kernel"
-  | "dense-bias"
-  | "bn-gamma"
-  | "bn-beta"
-  | "bn-moving-mean"
-  | "bn-moving-variance";
+  "conv-kernel" | "dense-kernel" | "dense-bias" | "bn-gamma" | "bn-beta" | "bn-moving-mean" | "bn-moving-variance";
 
 export interface ParameterSpec {
   /** Stable name, e.g. "section2/block3/conv1"; used in saved artifacts and checkpoints. */
@@ -151,11 +145,7 @@ export function layerCounts(blocksPerSection: number): LayerCounts {
 
 export function sectionShapes(inputShape: readonly [number, number, number]): Array<[number, number, number]> {
   const [h, w] = inputShape;
-  return SECTION_CHANNELS.map((c, i): [number, number, number] => [
-    Math.ceil(h / 2 ** i),
-    Math.ceil(w / 2 ** i),
-    c,
-  ]);
+  return SECTION_CHANNELS.map((c, i): [number, number, number] => [Math.ceil(h / 2 ** i), Math.ceil(w / 2 ** i), c]);
 }
 
 function validateConfig(config: ResNetConfig): void {

@@ -163,13 +163,23 @@ export function augmentBatch(tf: TF, pixels: tfjs.Tensor4D, plan: EpochPlan, sta
   }
   return tf.tidy(() => {
     const p = AUGMENT_PADDING;
-    const padded = tf.pad(pixels, [[0, 0], [p, p], [p, p], [0, 0]]);
+    const padded = tf.pad(pixels, [
+      [0, 0],
+      [p, p],
+      [p, p],
+      [0, 0],
+    ]);
     const cropRows = tf.gather(padded, tf.tensor2d(rows, [b, h], "int32"), 1, 1);
     return tf.gather(cropRows, tf.tensor2d(cols, [b, w], "int32"), 2, 1) as tfjs.Tensor4D;
   });
 }
 
-function validateImageSet(name: string, set: ImageSet, shape: readonly [number, number, number], classes: number): void {
+function validateImageSet(
+  name: string,
+  set: ImageSet,
+  shape: readonly [number, number, number],
+  classes: number,
+): void {
   const pixels = shape[0] * shape[1] * shape[2];
   if (!Number.isInteger(set.count) || set.count < 1) throw new RangeError(`${name}: count must be >= 1`);
   if (set.images.length !== set.count * pixels) {
@@ -203,7 +213,11 @@ export async function countErrors(
     for (let start = 0; start < set.count; start += batchSize) {
       const end = Math.min(set.count, start + batchSize);
       const next = tf.tidy(() => {
-        const pixels = tf.tensor4d(set.images.subarray(start * perImage, end * perImage), [end - start, h, w, c], "int32");
+        const pixels = tf.tensor4d(
+          set.images.subarray(start * perImage, end * perImage),
+          [end - start, h, w, c],
+          "int32",
+        );
         const labels = tf.tensor1d(set.labels.subarray(start, end), "int32");
         const logits = model.forward(toModelInput(tf, pixels, mean, std), { training: false });
         return tf.add(errors, tf.sum(tf.cast(tf.notEqual(tf.argMax(logits, 1), labels), "int32")));
@@ -268,12 +282,19 @@ async function writeCheckpoint(
 ): Promise<void> {
   const epochsCompleted = metrics.length;
   const tensors = [
-    ...model.variables.map((v) => ({ name: v.name, tensor: v.variable as tfjs.Tensor })),
-    ...[...velocity].map(([name, tensor]) => ({ name: velocityName(name), tensor: tensor as tfjs.Tensor })),
+    ...model.variables.map((v) => ({ name: v.name, tensor: v.variable })),
+    ...[...velocity].map(([name, tensor]) => ({ name: velocityName(name), tensor: tensor })),
   ];
   const { specs, data } = await encodeNamedTensors(model.tf, tensors);
   const weightsFile = `epoch-${String(epochsCompleted).padStart(4, "0")}.bin`;
-  const json: CheckpointJson = { version: CHECKPOINT_VERSION, settings, epochsCompleted, metrics, weightsFile, weights: specs };
+  const json: CheckpointJson = {
+    version: CHECKPOINT_VERSION,
+    settings,
+    epochsCompleted,
+    metrics,
+    weightsFile,
+    weights: specs,
+  };
   await fs.mkdir(dir, { recursive: true });
   await writeFileAtomic(path.join(dir, weightsFile), data);
   await writeFileAtomic(path.join(dir, CHECKPOINT_JSON), JSON.stringify(json));
@@ -360,7 +381,8 @@ export async function* trainingEvents(model: ResNet, options: TrainOptions): Asy
   const trainLabels = tf.tensor1d(options.train.labels, "int32");
   try {
     const { checkpointDir } = options;
-    const resumed = checkpointDir === undefined ? [] : await restoreCheckpoint(checkpointDir, model, velocity, settings);
+    const resumed =
+      checkpointDir === undefined ? [] : await restoreCheckpoint(checkpointDir, model, velocity, settings);
     yield { kind: "start", resumed };
     const metrics: EpochMetrics[] = [...resumed];
     const stepsPerEpoch = Math.ceil(count / batchSize);
@@ -384,14 +406,19 @@ export async function* trainingEvents(model: ResNet, options: TrainOptions): Asy
             const x = toModelInput(tf, pixels, options.mean, options.std);
             const labels = tf.gather(trainLabels, indices);
             let batchErrors: tfjs.Tensor | undefined;
-            const { value, grads } = tf.variableGrads(() => {
-              const logits = model.forward(x, { training: true });
-              batchErrors = tf.keep(tf.sum(tf.cast(tf.notEqual(tf.argMax(logits, 1), labels), "int32")));
-              return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, classes), logits) as tfjs.Scalar;
-            }, trainable.map((v) => v.variable));
+            const { value, grads } = tf.variableGrads(
+              () => {
+                const logits = model.forward(x, { training: true });
+                batchErrors = tf.keep(tf.sum(tf.cast(tf.notEqual(tf.argMax(logits, 1), labels), "int32")));
+                return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, classes), logits) as tfjs.Scalar;
+              },
+              trainable.map((v) => v.variable),
+            );
             for (const p of trainable) {
               const v = velocity.get(p.name)!;
-              const g = p.decayed ? tf.add(grads[p.variable.name]!, tf.mul(p.variable, weightDecay)) : grads[p.variable.name]!;
+              const g = p.decayed
+                ? tf.add(grads[p.variable.name]!, tf.mul(p.variable, weightDecay))
+                : grads[p.variable.name]!;
               v.assign(tf.add(tf.mul(v, momentum), g));
               p.variable.assign(tf.sub(p.variable, tf.mul(v, stepRate)));
             }

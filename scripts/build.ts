@@ -94,7 +94,9 @@ const stampOf = (file: string): { readonly stamp: SourceStamp; readonly bytes: B
 /** The names `effect` re-exports as whole modules (`export * as Schema from "./Schema.js"`). */
 const effectModuleNames = (root: string): ReadonlySet<string> => {
   const barrel = readFileSync(path.join(root, "node_modules/effect/dist/esm/index.js"), "utf8");
-  return new Set([...barrel.matchAll(/^export \* as (\w+) from "\.\/(\w+)\.js";$/gm)].filter((m) => m[1] === m[2]).map((m) => m[1]!));
+  return new Set(
+    [...barrel.matchAll(/^export \* as (\w+) from "\.\/(\w+)\.js";$/gm)].filter((m) => m[1] === m[2]).map((m) => m[1]!),
+  );
 };
 
 /**
@@ -105,7 +107,10 @@ const effectModuleNames = (root: string): ReadonlySet<string> => {
  */
 export const importEffectModules = (text: string, modules: ReadonlySet<string>): string =>
   text.replace(/^import \{([^}]*)\} from "effect";$/gm, (line, list: string) => {
-    const names = list.split(",").map((name) => name.trim()).filter((name) => name !== "");
+    const names = list
+      .split(",")
+      .map((name) => name.trim())
+      .filter((name) => name !== "");
     if (names.length === 0 || !names.every((name) => modules.has(name))) return line;
     return names.map((name) => `import * as ${name} from "effect/${name}";`).join(" ");
   });
@@ -122,7 +127,12 @@ export const buildCli = async (options: BuildOptions = {}): Promise<BuildResult>
 
   const result = await esbuild.build({
     absWorkingDir: root,
-    stdin: { contents: options.entrySource ?? CLI_ENTRY, resolveDir: root, sourcefile: "pipeline-entry.ts", loader: "ts" },
+    stdin: {
+      contents: options.entrySource ?? CLI_ENTRY,
+      resolveDir: root,
+      sourcefile: "pipeline-entry.ts",
+      loader: "ts",
+    },
     bundle: true,
     splitting: true,
     platform: "node",
@@ -136,7 +146,9 @@ export const buildCli = async (options: BuildOptions = {}): Promise<BuildResult>
     metafile: true,
     logLevel: "silent",
     // Bundled CommonJS packages call require() for Node built-ins; an ES module has none, so each output gets one.
-    banner: { js: `import { createRequire as __bundleCreateRequire } from "node:module";\nconst require = __bundleCreateRequire(import.meta.url);` },
+    banner: {
+      js: `import { createRequire as __bundleCreateRequire } from "node:module";\nconst require = __bundleCreateRequire(import.meta.url);`,
+    },
     external: [...UNBUNDLED_PACKAGES],
     plugins: [
       {
@@ -169,12 +181,16 @@ export const buildCli = async (options: BuildOptions = {}): Promise<BuildResult>
   const chunks = result.outputFiles.filter((file) => file !== entryOutput);
   for (const file of chunks) writeFileAtomic(file.path, file.contents);
   writeFileAtomic(entry, entryOutput.contents);
-  const manifest: SourcesManifest = { formatVersion: 1, files: Object.fromEntries([...stamps].sort(([a], [b]) => (a < b ? -1 : 1))) };
+  const manifest: SourcesManifest = {
+    formatVersion: 1,
+    files: Object.fromEntries([...stamps].sort(([a], [b]) => (a < b ? -1 : 1))),
+  };
   writeFileAtomic(path.join(outDir, SOURCES_FILE), `${JSON.stringify(manifest, null, 1)}\n`);
   const current = new Set([SOURCES_FILE, ...result.outputFiles.map((file) => path.basename(file.path))]);
   for (const name of readdirSync(outDir)) {
     const file = path.join(outDir, name);
-    if (!current.has(name) && Date.now() - statSync(file).mtimeMs > OLD_CHUNK_MS) rmSync(file, { recursive: true, force: true });
+    if (!current.has(name) && Date.now() - statSync(file).mtimeMs > OLD_CHUNK_MS)
+      rmSync(file, { recursive: true, force: true });
   }
   const buildMs = performance.now() - started;
 
@@ -182,7 +198,10 @@ export const buildCli = async (options: BuildOptions = {}): Promise<BuildResult>
   for (const input of Object.keys(result.metafile.inputs)) {
     const parts = input.split("/");
     const at = parts.lastIndexOf("node_modules");
-    const area = at >= 0 ? `node_modules/${parts[at + 1]?.startsWith("@") ? `${parts[at + 1]}/${parts[at + 2]}` : parts[at + 1]}` : parts[0]!;
+    const area =
+      at >= 0
+        ? `node_modules/${parts[at + 1]?.startsWith("@") ? `${parts[at + 1]}/${parts[at + 2]}` : parts[at + 1]}`
+        : parts[0]!;
     inputsByArea[area] = (inputsByArea[area] ?? 0) + 1;
   }
   return {

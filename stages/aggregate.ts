@@ -36,7 +36,10 @@ export const aggregate = defineStage({
         const trainParams = trainParamsFor(config, p.dataset, L, seed);
         return [
           [trainInput(L, seed), dependOn(train, trainParams)],
-          [probeInput(L, seed), dependOn(probe, { dataset: p.dataset, L, seed, images: config[p.dataset].probeImages })],
+          [
+            probeInput(L, seed),
+            dependOn(probe, { dataset: p.dataset, L, seed, images: config[p.dataset].probeImages }),
+          ],
         ];
       }),
     ),

@@ -6,7 +6,9 @@ export type DatasetName = typeof DatasetName.Type;
 
 const PositiveInt = Schema.Int.pipe(Schema.positive());
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative());
-const Depth = Schema.Int.pipe(Schema.between(1, 100, { message: () => "blocks per section must be an integer from 1 to 100" }));
+const Depth = Schema.Int.pipe(
+  Schema.between(1, 100, { message: () => "blocks per section must be an integer from 1 to 100" }),
+);
 
 /** The recipe for one data set. "paper" picks the paper's batch sizes and augmentation. */
 export const DatasetConfig = Schema.Struct({

@@ -13,14 +13,23 @@ import { fit } from "./fit.ts";
 import { preprocess } from "./preprocess.ts";
 import { probe } from "./probe.ts";
 import { report } from "./report.ts";
-import { backendLayer, Backend, DataSource } from "./services.ts";
+import { backendLayer, type Backend, DataSource } from "./services.ts";
 import { setupBackendCommand } from "./setup-backend-command.ts";
 import { stopRule } from "./stop-rule.ts";
 import { train } from "./train.ts";
 
 type Services = DataSource | Backend;
 
-export const STAGES: ReadonlyArray<AnyStage<PaperConfig, Services>> = [download, preprocess, train, probe, aggregate, fit, stopRule, report];
+export const STAGES: ReadonlyArray<AnyStage<PaperConfig, Services>> = [
+  download,
+  preprocess,
+  train,
+  probe,
+  aggregate,
+  fit,
+  stopRule,
+  report,
+];
 
 const DATASET_CHOICES = ["mnist", "cifar10", "all"];
 
@@ -33,9 +42,22 @@ export const paperPipeline: PipelineDefinition<PaperConfig, Services> = {
   presets: PRESETS,
   options: [
     { name: "dataset", description: "mnist, cifar10 or all (default: the configuration's data sets)" },
-    { name: "data-dir", description: "where the raw MNIST/CIFAR-10 files are (default ./data)", env: "PIPELINE_DATA_DIR" },
-    { name: "backend", description: "auto, tensorflow-gpu, tensorflow or cpu (pure JS: only for tiny tests)", env: "PIPELINE_BACKEND" },
-    { name: "offline", description: "never download; missing files stop with a message", env: "PIPELINE_OFFLINE", boolean: true },
+    {
+      name: "data-dir",
+      description: "where the raw MNIST/CIFAR-10 files are (default ./data)",
+      env: "PIPELINE_DATA_DIR",
+    },
+    {
+      name: "backend",
+      description: "auto, tensorflow-gpu, tensorflow or cpu (pure JS: only for tiny tests)",
+      env: "PIPELINE_BACKEND",
+    },
+    {
+      name: "offline",
+      description: "never download; missing files stop with a message",
+      env: "PIPELINE_OFFLINE",
+      boolean: true,
+    },
   ],
   commands: { "setup-backend": setupBackendCommand },
   configure: (encoded, options) => {

@@ -66,12 +66,15 @@ export const preprocess = defineStage({
         const histogram = labelHistogram(data.labels, spec.classCount);
         const expected = spec.labelHistogram[split];
         if (histogram.some((n, label) => n !== expected[label])) {
-          return yield* fail(`${spec.displayName} ${split} label histogram ${histogram.join(" ")} differs from the published ${expected.join(" ")}`);
+          return yield* fail(
+            `${spec.displayName} ${split} label histogram ${histogram.join(" ")} differs from the published ${expected.join(" ")}`,
+          );
         }
         histogram.forEach((count, label) => histogramRows.push({ split, label, count }));
         if (split === "train") {
           const stats = channelMeanStd(data.pixels, c);
-          const off = stats.mean.some((m, i) => Math.abs(m - spec.publishedMean[i]!) > PUBLISHED_TOLERANCE) ||
+          const off =
+            stats.mean.some((m, i) => Math.abs(m - spec.publishedMean[i]!) > PUBLISHED_TOLERANCE) ||
             stats.std.some((s, i) => Math.abs(s - spec.publishedStd[i]!) > PUBLISHED_TOLERANCE);
           if (off) {
             return yield* fail(

@@ -41,10 +41,7 @@ const TABLE_OUTPUTS = {
   blocksAcrossSeeds: table("aggregate's per (depth, section, block) means over seeds", BlockSeedSummaryRowSchema),
   fits: table("fit's power-law fits", FitRowSchema),
   rules: table("stop-rule's rows", StopRuleRowSchema),
-  trainingEpochs: table(
-    "every train node's per-epoch metrics",
-    Schema.Struct({ ...perRun, ...EpochRowSchema.fields }),
-  ),
+  trainingEpochs: table("every train node's per-epoch metrics", Schema.Struct({ ...perRun, ...EpochRowSchema.fields })),
   trainingTimes: volatileTable(
     "every train node's per-epoch wall time",
     Schema.Struct({ ...perRun, ...TimingRowSchema.fields }),
@@ -80,7 +77,10 @@ export const report = defineStage({
       fit: dependOn(fit, { dataset: p.dataset, saturationTolerance }),
       stopRule: dependOn(stopRule, { dataset: p.dataset, eps: p.eps, saturationTolerance }),
       ...Object.fromEntries(
-        runsOf(config, p.dataset).map(({ L, seed }) => [trainInput(L, seed), dependOn(train, trainParamsFor(config, p.dataset, L, seed))]),
+        runsOf(config, p.dataset).map(({ L, seed }) => [
+          trainInput(L, seed),
+          dependOn(train, trainParamsFor(config, p.dataset, L, seed)),
+        ]),
       ),
     };
   },
@@ -96,10 +96,14 @@ export const report = defineStage({
       const fits = yield* io.input("fit").readTable("fits");
       const rules = yield* io.input("stopRule").readTable("rules");
       const trainingEpochs = yield* Effect.forEach(trainRuns, (t) =>
-        Effect.map(t.readTable("epochs"), (rows) => rows.map((row) => ({ L: t.params.L, seed: t.params.seed, ...row }))),
+        Effect.map(t.readTable("epochs"), (rows) =>
+          rows.map((row) => ({ L: t.params.L, seed: t.params.seed, ...row })),
+        ),
       ).pipe(Effect.map((tables) => tables.flat()));
       const trainingTimes = yield* Effect.forEach(trainRuns, (t) =>
-        Effect.map(t.readTable("timings"), (rows) => rows.map((row) => ({ L: t.params.L, seed: t.params.seed, ...row }))),
+        Effect.map(t.readTable("timings"), (rows) =>
+          rows.map((row) => ({ L: t.params.L, seed: t.params.seed, ...row })),
+        ),
       ).pipe(Effect.map((tables) => tables.flat()));
       const spec = DATASETS[p.dataset];
       const input: ReportInput = {

@@ -3,7 +3,8 @@ import { parseArgs } from "node:util";
 import type { PipelineCommand } from "../pipeline/definition.ts";
 
 export const setupBackendCommand: PipelineCommand = {
-  description: "build the native TensorFlow backend from a TensorFlow wheel [--from-wheel PATH|--pip] [--gpu] [--force]",
+  description:
+    "build the native TensorFlow backend from a TensorFlow wheel [--from-wheel PATH|--pip] [--gpu] [--force]",
   usage: "setup-backend",
   run: async (args) => {
     let values;

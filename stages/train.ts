@@ -52,7 +52,9 @@ export const train = defineStage({
   params: TrainParamsSchema,
   resources: "gpu",
   instances: (config: PaperConfig) =>
-    config.datasets.flatMap((dataset) => runsOf(config, dataset).map(({ L, seed }) => trainParamsFor(config, dataset, L, seed))),
+    config.datasets.flatMap((dataset) =>
+      runsOf(config, dataset).map(({ L, seed }) => trainParamsFor(config, dataset, L, seed)),
+    ),
   inputs: (p) => ({ data: dependOn(preprocess, { dataset: p.dataset }) }),
   label: (p) => `${p.dataset},L=${p.L},seed=${p.seed}`,
   outputs: {

@@ -326,7 +326,14 @@ function inverseDepthRun(depth: number, constants: readonly number[]): ProbeMeas
     for (let block = 0; block < depth; block++) {
       const blockMean = (c * (block + 1)) / weightTotal;
       spread.forEach((delta, image) => {
-        rows.push({ section, block, image, abs: 2 * blockMean * (1 + delta), scaled: blockMean * (1 + delta), cosine: 0.99 });
+        rows.push({
+          section,
+          block,
+          image,
+          abs: 2 * blockMean * (1 + delta),
+          scaled: blockMean * (1 + delta),
+          cosine: 0.99,
+        });
       });
     }
   });
@@ -337,7 +344,10 @@ describe("fit and stop rule on an exact 1/L law", () => {
   const depths = [2, 4, 8, 16, 32, 64];
   const constants = [4, 3, 5];
   const tables = aggregateRuns(
-    depths.map((depth) => ({ run: { dataset: "MNIST", depth, seed: 0, testError: 0.01 }, rows: inverseDepthRun(depth, constants) })),
+    depths.map((depth) => ({
+      run: { dataset: "MNIST", depth, seed: 0, testError: 0.01 },
+      rows: inverseDepthRun(depth, constants),
+    })),
   );
   const fits = fitCurves(tables.sectionsAcrossSeeds);
 

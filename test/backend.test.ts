@@ -22,7 +22,11 @@ const selectModule = path.join(repoRoot, "science/backend/select.ts");
 /** A probe with scripted availability that records what was loaded. */
 function fakeProbe(unavailable: Partial<Record<NativeBackendName, string>>) {
   const loads: string[] = [];
-  const loaded = (label: string): LoadedTf => ({ tf: { label } as unknown as Tf, tfVersion: `tf-${label}`, tfjsVersion: "4.22.0" });
+  const loaded = (label: string): LoadedTf => ({
+    tf: { label } as unknown as Tf,
+    tfVersion: `tf-${label}`,
+    tfjsVersion: "4.22.0",
+  });
   const probe: BackendProbe = {
     nativeUnavailable: async (name) => unavailable[name],
     loadNative: async (name) => {
@@ -76,7 +80,9 @@ describe("selectBackend with fake availability", () => {
 
   it("an explicit native choice that is unavailable fails with its reason instead of substituting another", async () => {
     const { probe, loads } = fakeProbe({ "tensorflow-gpu": "TensorFlow sees no GPU" });
-    await expect(selectBackend("tensorflow-gpu", { probe, env: env() })).rejects.toThrow(/TensorFlow sees no GPU.*setup-backend --gpu/);
+    await expect(selectBackend("tensorflow-gpu", { probe, env: env() })).rejects.toThrow(
+      /TensorFlow sees no GPU.*setup-backend --gpu/,
+    );
     expect(loads).toEqual([]);
   });
 
@@ -86,13 +92,17 @@ describe("selectBackend with fake availability", () => {
       throw new Error("libtensorflow_cc.so.2: cannot open shared object file\n    at Module._extensions..node");
     };
     const message = await selectBackend("tensorflow", { probe, env: env() }).catch((error: Error) => error.message);
-    expect(message).toMatch(/^backend 'tensorflow' failed to load: libtensorflow_cc\.so\.2: cannot open shared object file; run/);
+    expect(message).toMatch(
+      /^backend 'tensorflow' failed to load: libtensorflow_cc\.so\.2: cannot open shared object file; run/,
+    );
     expect(message).not.toContain("\n");
   });
 
   it("rejects an unknown backend name without probing anything", async () => {
     const { probe, loads } = fakeProbe({});
-    await expect(selectBackend("webgl", { probe, env: env() })).rejects.toThrow(/unknown backend 'webgl'.*auto, tensorflow-gpu, tensorflow, cpu/);
+    await expect(selectBackend("webgl", { probe, env: env() })).rejects.toThrow(
+      /unknown backend 'webgl'.*auto, tensorflow-gpu, tensorflow, cpu/,
+    );
     expect(loads).toEqual([]);
   });
 
@@ -102,8 +112,17 @@ describe("selectBackend with fake availability", () => {
     const info = await selectBackend("tensorflow", { probe, env: processEnv, intraOpThreads: 3 });
     expect(info.threads).toEqual({ intraOp: 3, interOp: 1 });
     expect(info.deterministic).toBe(true);
-    expect(processEnv).toMatchObject({ TF_NUM_INTRAOP_THREADS: "3", TF_NUM_INTEROP_THREADS: "1", TF_DETERMINISTIC_OPS: "1", TF_CPP_MIN_LOG_LEVEL: "2" });
-    expect(info.env).toMatchObject({ TF_NUM_INTRAOP_THREADS: "3", TF_DETERMINISTIC_OPS: "1", TF_ENABLE_ONEDNN_OPTS: "1" });
+    expect(processEnv).toMatchObject({
+      TF_NUM_INTRAOP_THREADS: "3",
+      TF_NUM_INTEROP_THREADS: "1",
+      TF_DETERMINISTIC_OPS: "1",
+      TF_CPP_MIN_LOG_LEVEL: "2",
+    });
+    expect(info.env).toMatchObject({
+      TF_NUM_INTRAOP_THREADS: "3",
+      TF_DETERMINISTIC_OPS: "1",
+      TF_ENABLE_ONEDNN_OPTS: "1",
+    });
   });
 });
 
@@ -112,26 +131,38 @@ describe("tensorFlowSettings", () => {
     const env: NodeJS.ProcessEnv = {};
     const settings = tensorFlowSettings(env);
     expect(settings.threads).toEqual({ intraOp: availableParallelism(), interOp: 1 });
-    expect(settings.env).toMatchObject({ TF_NUM_INTRAOP_THREADS: String(availableParallelism()), TF_DETERMINISTIC_OPS: "1" });
+    expect(settings.env).toMatchObject({
+      TF_NUM_INTRAOP_THREADS: String(availableParallelism()),
+      TF_DETERMINISTIC_OPS: "1",
+    });
     expect(env).toEqual({});
   });
 
   it("keeps values the user already set, and reports determinism switched off honestly", () => {
-    const settings = tensorFlowSettings({ TF_NUM_INTRAOP_THREADS: "5", TF_CPP_MIN_LOG_LEVEL: "0", TF_DETERMINISTIC_OPS: "0" });
+    const settings = tensorFlowSettings({
+      TF_NUM_INTRAOP_THREADS: "5",
+      TF_CPP_MIN_LOG_LEVEL: "0",
+      TF_DETERMINISTIC_OPS: "0",
+    });
     expect(settings.threads.intraOp).toBe(5);
     expect(settings.deterministic).toBe(false);
     expect(settings.env["TF_CPP_MIN_LOG_LEVEL"]).toBe("0");
   });
 
   it("explicit thread options override the environment", () => {
-    const settings = tensorFlowSettings({ TF_NUM_INTRAOP_THREADS: "5", TF_NUM_INTEROP_THREADS: "4" }, { intraOpThreads: 2, interOpThreads: 2 });
+    const settings = tensorFlowSettings(
+      { TF_NUM_INTRAOP_THREADS: "5", TF_NUM_INTEROP_THREADS: "4" },
+      { intraOpThreads: 2, interOpThreads: 2 },
+    );
     expect(settings.threads).toEqual({ intraOp: 2, interOp: 2 });
     expect(settings.env).toMatchObject({ TF_NUM_INTRAOP_THREADS: "2", TF_NUM_INTEROP_THREADS: "2" });
   });
 
   it("rejects thread counts that are not positive integers", () => {
     expect(() => tensorFlowSettings({ TF_NUM_INTRAOP_THREADS: "two" })).toThrow(BackendUnavailableError);
-    expect(() => tensorFlowSettings({}, { interOpThreads: 0 })).toThrow(/TF_NUM_INTEROP_THREADS must be a positive integer/);
+    expect(() => tensorFlowSettings({}, { interOpThreads: 0 })).toThrow(
+      /TF_NUM_INTEROP_THREADS must be a positive integer/,
+    );
   });
 });
 
@@ -149,13 +180,16 @@ describe("setupBackend (no build)", () => {
 
   const gpuPackageInstalled = canResolve("@tensorflow/tfjs-node-gpu/package.json");
   it.skipIf(gpuPackageInstalled)("--gpu without the tfjs-node-gpu package says how to install it", async () => {
-    await expect(setupBackend({ gpu: true, log: () => {} })).rejects.toThrow(/tfjs-node-gpu is not installed.*--ignore-scripts/);
+    await expect(setupBackend({ gpu: true, log: () => {} })).rejects.toThrow(
+      /tfjs-node-gpu is not installed.*--ignore-scripts/,
+    );
   });
 });
 
 const tfjsNodeDir = path.dirname(createRequire(import.meta.url).resolve("@tensorflow/tfjs-node/package.json"));
 const bindingBuilt = existsSync(expectedBindingPath(tfjsNodeDir));
-if (!bindingBuilt) console.warn("skipping native backend tests: tfjs-node binding not built (run `npx pipeline setup-backend`)");
+if (!bindingBuilt)
+  console.warn("skipping native backend tests: tfjs-node binding not built (run `npx pipeline setup-backend`)");
 
 describe.skipIf(!bindingBuilt)("native TensorFlow backend (needs `npx pipeline setup-backend`)", () => {
   it("setup-backend recognises the existing build and re-runs quickly", async () => {
@@ -175,7 +209,9 @@ describe.skipIf(!bindingBuilt)("native TensorFlow backend (needs `npx pipeline s
     const [h, w, cin, cout] = [5, 6, 3, 2];
     const input = Array.from({ length: h * w * cin }, (_, i) => Math.sin(i * 0.7));
     const kernel = Array.from({ length: 3 * 3 * cin * cout }, (_, i) => Math.cos(i * 1.3));
-    const output = tf.conv2d(tf.tensor4d(input, [1, h, w, cin]), tf.tensor4d(kernel, [3, 3, cin, cout]), 1, "same").dataSync();
+    const output = tf
+      .conv2d(tf.tensor4d(input, [1, h, w, cin]), tf.tensor4d(kernel, [3, 3, cin, cout]), 1, "same")
+      .dataSync();
 
     const expected: number[] = [];
     for (let y = 0; y < h; y++)
@@ -195,7 +231,9 @@ describe.skipIf(!bindingBuilt)("native TensorFlow backend (needs `npx pipeline s
     expected.forEach((value, i) => expect(output[i]).toBeCloseTo(value, 4));
 
     const otherThreads = info.threads.intraOp + 1;
-    await expect(selectBackend("tensorflow", { intraOpThreads: otherThreads })).rejects.toThrow(/already initialised in this process/);
+    await expect(selectBackend("tensorflow", { intraOpThreads: otherThreads })).rejects.toThrow(
+      /already initialised in this process/,
+    );
     expect(process.env["TF_NUM_INTRAOP_THREADS"]).toBe(String(info.threads.intraOp));
   });
 
@@ -253,7 +291,9 @@ function runWithSelect(body: string, extraEnv: Record<string, string>): Promise<
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     child.on("close", (code) =>
-      code === 0 ? resolve(stdout.trim().split("\n").at(-1) ?? "") : reject(new Error(`child exited ${code}: ${stderr}`)),
+      code === 0
+        ? resolve(stdout.trim().split("\n").at(-1) ?? "")
+        : reject(new Error(`child exited ${code}: ${stderr}`)),
     );
   });
 }
@@ -266,4 +306,3 @@ function canResolve(specifier: string): boolean {
     return false;
   }
 }
-

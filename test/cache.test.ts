@@ -49,11 +49,18 @@ afterEach(async () => {
 });
 
 /** Stages `files` (name -> bytes) and commits them as `key`, each declared as a plain file artifact named after it. */
-async function commitFiles(store: ArtifactStore, key: string, files: Record<string, Uint8Array | string>, stage = "stage-a") {
+async function commitFiles(
+  store: ArtifactStore,
+  key: string,
+  files: Record<string, Uint8Array | string>,
+  stage = "stage-a",
+) {
   const staging = await store.stage(`${stage}[x]`);
   for (const [file, bytes] of Object.entries(files)) await fs.writeFile(path.join(staging.dir, file), bytes);
   const artifacts = Object.fromEntries(Object.keys(files).map((file) => [file, { file, kind: "file" as const }]));
-  return store.commit(staging, infoFor(key, `${stage}[x]`, stage), artifacts, { refDigest: `digest-${key.slice(0, 8)}` });
+  return store.commit(staging, infoFor(key, `${stage}[x]`, stage), artifacts, {
+    refDigest: `digest-${key.slice(0, 8)}`,
+  });
 }
 
 /** A hasher that counts the files it hashes. */
@@ -76,18 +83,21 @@ interface Child {
 }
 
 function spawnWriter(args: string[]): Child {
-  const child = spawn(process.execPath, ["--import", "tsx", crashWriter, ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", crashWriter, ...args], {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines: string[] = [];
   let partial = "";
   let stderr = "";
   const listeners = new Set<() => void>();
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
     const parts = (partial + chunk).split("\n");
     partial = parts.pop()!;
     lines.push(...parts);
     for (const listener of listeners) listener();
   });
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   const waitFor = (pattern: RegExp) =>
     new Promise<string>((resolve, reject) => {
@@ -147,7 +157,14 @@ describe("commit and lookup", () => {
       rows: { file: "table.parquet", bytes: table.length, sha256: sha256(table), kind: "table", rows: 42, schema },
       note: { file: "note.txt", bytes: Buffer.byteLength(note), sha256: sha256(note), kind: "file" },
     });
-    expect(manifest).toMatchObject({ formatVersion: 1, key, nodeId: "node[a]", stage: "stage-a", version: "3", params: { width: 16 } });
+    expect(manifest).toMatchObject({
+      formatVersion: 1,
+      key,
+      nodeId: "node[a]",
+      stage: "stage-a",
+      version: "3",
+      params: { width: 16 },
+    });
 
     const found = await store.lookup(key);
     expect(found.status).toBe("hit");
@@ -174,16 +191,18 @@ describe("commit and lookup", () => {
     await fs.writeFile(path.join(staging.dir, "stray.tmp"), "b");
     const key = randomKey();
     const a = { file: "a.bin", kind: "file" } as const;
-    await expect(store.commit(staging, infoFor(key), { a }, { refDigest: "d" })).rejects.toThrow(/undeclared files.*stray\.tmp/);
-    await expect(store.commit(staging, infoFor(key), { a, b: { file: "b.bin", kind: "file" } }, { refDigest: "d" })).rejects.toThrow(
-      /b\.bin was not written/,
+    await expect(store.commit(staging, infoFor(key), { a }, { refDigest: "d" })).rejects.toThrow(
+      /undeclared files.*stray\.tmp/,
     );
-    await expect(store.commit(staging, infoFor(key), { m: { file: "manifest.json", kind: "file" } }, { refDigest: "d" })).rejects.toThrow(
-      /reserved/,
-    );
-    await expect(store.commit(staging, infoFor(key), { x: { file: "../a.bin", kind: "file" } }, { refDigest: "d" })).rejects.toThrow(
-      /single segment/,
-    );
+    await expect(
+      store.commit(staging, infoFor(key), { a, b: { file: "b.bin", kind: "file" } }, { refDigest: "d" }),
+    ).rejects.toThrow(/b\.bin was not written/);
+    await expect(
+      store.commit(staging, infoFor(key), { m: { file: "manifest.json", kind: "file" } }, { refDigest: "d" }),
+    ).rejects.toThrow(/reserved/);
+    await expect(
+      store.commit(staging, infoFor(key), { x: { file: "../a.bin", kind: "file" } }, { refDigest: "d" }),
+    ).rejects.toThrow(/single segment/);
     expect(await store.lookup(key)).toEqual({ status: "miss" });
     await store.discard(staging);
     expect(await fs.readdir(store.paths.tmp)).toEqual([]);
@@ -252,7 +271,10 @@ describe("corruption", () => {
     await commitFiles(store, key, { "table.parquet": randomBytes(2_000) });
     await fs.truncate(path.join(store.objectDir(key), "table.parquet"), 1_500);
     const found = await store.lookup(key);
-    expect(found).toMatchObject({ status: "corrupt", reason: expect.stringMatching(/table\.parquet.*expected 2000 bytes, found 1500/) });
+    expect(found).toMatchObject({
+      status: "corrupt",
+      reason: expect.stringMatching(/table\.parquet.*expected 2000 bytes, found 1500/),
+    });
     expect(await store.lookup(key)).toEqual({ status: "miss" });
   });
 
@@ -261,7 +283,10 @@ describe("corruption", () => {
     const key = randomKey();
     await commitFiles(store, key, { "a.bin": "a", "b.bin": "b" });
     await fs.rm(path.join(store.objectDir(key), "b.bin"));
-    expect(await store.lookup(key)).toMatchObject({ status: "corrupt", reason: expect.stringMatching(/b\.bin.*missing/) });
+    expect(await store.lookup(key)).toMatchObject({
+      status: "corrupt",
+      reason: expect.stringMatching(/b\.bin.*missing/),
+    });
   });
 
   it("an object dir without manifest.json is corrupt (it can never be a finished commit), then a miss", async () => {
@@ -283,14 +308,21 @@ describe("corruption", () => {
     const manifestPath = path.join(store.objectDir(misnamed), "manifest.json");
     const text = await fs.readFile(manifestPath, "utf8");
     await fs.writeFile(manifestPath, text.replace(`"key": "${misnamed}"`, `"key": "${garbled}"`));
-    expect(await store.lookup(misnamed)).toMatchObject({ status: "corrupt", reason: expect.stringMatching(/names key/) });
+    expect(await store.lookup(misnamed)).toMatchObject({
+      status: "corrupt",
+      reason: expect.stringMatching(/names key/),
+    });
   });
 
   it("the stat memo skips re-hashing unchanged files; a full lookup or a changed stat re-hashes", async () => {
     const hasher = countingHasher();
     const store = await ArtifactStore.open(root, { hashFile: hasher.hashFile });
     const key = randomKey();
-    await commitFiles(store, key, { "a.bin": randomBytes(1000), "b.bin": randomBytes(1000), "c.bin": randomBytes(1000) });
+    await commitFiles(store, key, {
+      "a.bin": randomBytes(1000),
+      "b.bin": randomBytes(1000),
+      "c.bin": randomBytes(1000),
+    });
     expect(hasher.files).toBe(3); // commit hashes each file once
 
     expect((await store.lookup(key)).status).toBe("hit");
@@ -324,11 +356,19 @@ describe("corruption", () => {
     const memoPath = path.join(store.paths.verified, `${key}.json`);
     const memo = JSON.parse(await fs.readFile(memoPath, "utf8"));
     const stats = await fs.stat(file, { bigint: true });
-    memo.files["a.bin"] = { ...memo.files["a.bin"], mtimeNs: String(stats.mtimeNs), ctimeNs: String(stats.ctimeNs), ino: String(stats.ino) };
+    memo.files["a.bin"] = {
+      ...memo.files["a.bin"],
+      mtimeNs: String(stats.mtimeNs),
+      ctimeNs: String(stats.ctimeNs),
+      ino: String(stats.ino),
+    };
     await fs.writeFile(memoPath, JSON.stringify(memo));
 
     expect((await store.lookup(key)).status).toBe("hit");
-    expect(await store.lookup(key, { full: true })).toMatchObject({ status: "corrupt", reason: expect.stringContaining("a.bin") });
+    expect(await store.lookup(key, { full: true })).toMatchObject({
+      status: "corrupt",
+      reason: expect.stringContaining("a.bin"),
+    });
   });
 });
 
@@ -402,7 +442,10 @@ describe("locks", () => {
     const dead = spawn(process.execPath, ["-e", ""]);
     await new Promise((resolve) => dead.on("exit", resolve));
     const lockFile = path.join(store.paths.locks, `${key}.lock`);
-    await fs.writeFile(lockFile, JSON.stringify({ pid: dead.pid, host: hostname(), startedAt: new Date().toISOString() }));
+    await fs.writeFile(
+      lockFile,
+      JSON.stringify({ pid: dead.pid, host: hostname(), startedAt: new Date().toISOString() }),
+    );
     let waited = false;
     const release = await store.lock(key, { onWait: () => (waited = true) });
     expect(waited).toBe(false);
@@ -452,7 +495,8 @@ describe("locks", () => {
       })
       .sort((a, b) => a.locked - b.locked);
     for (const { locked, releasing } of intervals) expect(releasing).toBeGreaterThanOrEqual(locked);
-    for (let i = 1; i < intervals.length; i++) expect(intervals[i]!.locked).toBeGreaterThanOrEqual(intervals[i - 1]!.releasing);
+    for (let i = 1; i < intervals.length; i++)
+      expect(intervals[i]!.locked).toBeGreaterThanOrEqual(intervals[i - 1]!.releasing);
     expect(await fs.readdir(store.paths.locks)).toEqual([]);
   });
 
@@ -517,7 +561,8 @@ describe("gc", () => {
     await fs.writeFile(path.join(await store.scratchDir(randomKey()), "orphan.ckpt"), randomBytes(700));
     const droppedObjectBytes = (await fs.stat(path.join(store.objectDir(dropped), "manifest.json"))).size + 5_000;
     const droppedMemoBytes = (await fs.stat(path.join(store.paths.verified, `${dropped}.json`))).size;
-    const droppedRefBytes = (await fs.stat(path.join(store.paths.refs, "two", `digest-${dropped.slice(0, 8)}.json`))).size;
+    const droppedRefBytes = (await fs.stat(path.join(store.paths.refs, "two", `digest-${dropped.slice(0, 8)}.json`)))
+      .size;
     const expectedFreed = droppedObjectBytes + droppedMemoBytes + droppedRefBytes + 700;
     const keep = new Set([kept]);
     const release = await store.lock(locked);

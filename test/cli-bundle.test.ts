@@ -6,7 +6,21 @@
  * file it was built from still has the same bytes, falling back to the sources (through tsx) otherwise.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -44,11 +58,20 @@ const copyTypeScript = (from: string, to: string) =>
   cpSync(from, to, { recursive: true, filter: (src) => statSync(src).isDirectory() || src.endsWith(".ts") });
 
 beforeAll(async () => {
-  for (const dir of ["pipeline", "stages", "science"]) copyTypeScript(path.join(repoRoot, dir), path.join(checkout, dir));
+  for (const dir of ["pipeline", "stages", "science"])
+    copyTypeScript(path.join(repoRoot, dir), path.join(checkout, dir));
   // cache/ holds the store's sources and, in a working checkout, its runtime data: only the sources.
   mkdirSync(path.join(checkout, "cache"));
-  for (const f of readdirSync(path.join(repoRoot, "cache")).filter((f) => f.endsWith(".ts"))) copyFileSync(path.join(repoRoot, "cache", f), path.join(checkout, "cache", f));
-  for (const f of ["package.json", "package-lock.json", "tsconfig.json", "scripts/build.ts", "bin/pipeline.mjs", "bin/bundle-state.mjs"]) {
+  for (const f of readdirSync(path.join(repoRoot, "cache")).filter((f) => f.endsWith(".ts")))
+    copyFileSync(path.join(repoRoot, "cache", f), path.join(checkout, "cache", f));
+  for (const f of [
+    "package.json",
+    "package-lock.json",
+    "tsconfig.json",
+    "scripts/build.ts",
+    "bin/pipeline.mjs",
+    "bin/bundle-state.mjs",
+  ]) {
     mkdirSync(path.dirname(path.join(checkout, f)), { recursive: true });
     copyFileSync(path.join(repoRoot, f), path.join(checkout, f));
   }
@@ -58,7 +81,11 @@ beforeAll(async () => {
   // A fully cached paper-shaped DAG under the smoke preset: same keys as the real pipeline's, trivial bytes.
   const { config } = loadConfig(paperShapedPipeline, { preset: "smoke" });
   const dag = buildDag(paperShapedPipeline.stages, config, "all");
-  const results = await Effect.runPromise(executeDag(dag, Layer.empty, { jobs: 2, gpus: 1, tool: { name: "test", version: "1" } }).pipe(Effect.provide(Store.from(await ArtifactStore.open(cacheDir)))));
+  const results = await Effect.runPromise(
+    executeDag(dag, Layer.empty, { jobs: 2, gpus: 1, tool: { name: "test", version: "1" } }).pipe(
+      Effect.provide(Store.from(await ArtifactStore.open(cacheDir))),
+    ),
+  );
   expect(results.every((r) => r.status === "ran")).toBe(true);
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -67,7 +94,18 @@ describe("the bundle", () => {
   it("lists what it was built from: our modules with their hashes, the manifests and the build script", () => {
     const manifest = JSON.parse(readFileSync(path.join(checkout, "dist", SOURCES_FILE), "utf8")) as SourcesManifest;
     const files = Object.keys(manifest.files);
-    expect(files).toEqual(expect.arrayContaining(["pipeline/cli.ts", "cache/store.ts", "stages/index.ts", "stages/report.ts", "science/report/render.ts", "package.json", "package-lock.json", "scripts/build.ts"]));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        "pipeline/cli.ts",
+        "cache/store.ts",
+        "stages/index.ts",
+        "stages/report.ts",
+        "science/report/render.ts",
+        "package.json",
+        "package-lock.json",
+        "scripts/build.ts",
+      ]),
+    );
     expect(files.every((f) => !f.includes("node_modules"))).toBe(true);
     expect(manifest.files["pipeline/cli.ts"]!.size).toBe(statSync(path.join(checkout, "pipeline/cli.ts")).size);
     // The report renderer (vega, vega-lite, resvg) is a chunk of its own, loaded when a report node runs.
@@ -79,7 +117,13 @@ describe("the bundle", () => {
   it("resolves every module-relative URL (package.json, the repository root) to the original file", () => {
     const urls = readdirSync(built.outDir)
       .filter((f) => f.endsWith(".mjs"))
-      .flatMap((f) => [...readFileSync(path.join(built.outDir, f), "utf8").matchAll(/new URL\("([^"]+)", import\.meta\.url\)\.href/g)].map((m) => m[1]!));
+      .flatMap((f) =>
+        [
+          ...readFileSync(path.join(built.outDir, f), "utf8").matchAll(
+            /new URL\("([^"]+)", import\.meta\.url\)\.href/g,
+          ),
+        ].map((m) => m[1]!),
+      );
     expect(urls).toEqual(expect.arrayContaining(["../pipeline/commands/context.ts", "../science/backend/select.ts"]));
     for (const url of urls) expect(statSync(path.resolve(built.outDir, url)).isFile()).toBe(true);
   });
@@ -92,7 +136,10 @@ describe("the bundle", () => {
 
     const dag = pipeline(["dag", "all", "--preset", "smoke"]);
     expect(dag.code).toBe(0);
-    const expected = renderDag(buildDag(paperPipeline.stages, loadConfig(paperPipeline, { preset: "smoke" }).config, "all"), "text");
+    const expected = renderDag(
+      buildDag(paperPipeline.stages, loadConfig(paperPipeline, { preset: "smoke" }).config, "all"),
+      "text",
+    );
     expect(dag.out).toBe(`${expected}\n`);
 
     const nodes = expected.split("\n").length;
@@ -103,9 +150,18 @@ describe("the bundle", () => {
     const status = pipeline(["status", "--preset", "smoke", "--cache-dir", cacheDir, "--json"]);
     expect((JSON.parse(status.out) as Array<{ status: string }>).every((n) => n.status === "cached")).toBe(true);
 
-    const inspect = pipeline(["inspect", "preprocess:mnist", "--preset", "smoke", "--cache-dir", cacheDir, "--rows", "1"]);
+    const inspect = pipeline([
+      "inspect",
+      "preprocess:mnist",
+      "--preset",
+      "smoke",
+      "--cache-dir",
+      cacheDir,
+      "--rows",
+      "1",
+    ]);
     expect(inspect.code).toBe(0);
-    expect(inspect.out).toMatch(/^preprocess\[mnist\]  key [0-9a-f]{64}/);
+    expect(inspect.out).toMatch(/^preprocess\[mnist\] {2}key [0-9a-f]{64}/);
     expect(inspect.out).toContain(`{"index":0,"label":0,"pixels":"<1 bytes>"}`); // the first row, read from Parquet
 
     const usage = pipeline(["run"]);

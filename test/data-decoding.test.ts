@@ -84,8 +84,12 @@ describe("IDX decoding", () => {
   });
 
   it("rejects a wrong magic number (labels read as images and vice versa)", () => {
-    expect(() => decodeIdxImages(gzipSync(idx(0x801, [3], labels)))).toThrow(/magic number 0x00000801, expected 0x00000803/);
-    expect(() => decodeIdxLabels(idx(0x803, [3, 4, 5], pixels))).toThrow(/magic number 0x00000803, expected 0x00000801/);
+    expect(() => decodeIdxImages(gzipSync(idx(0x801, [3], labels)))).toThrow(
+      /magic number 0x00000801, expected 0x00000803/,
+    );
+    expect(() => decodeIdxLabels(idx(0x803, [3, 4, 5], pixels))).toThrow(
+      /magic number 0x00000803, expected 0x00000801/,
+    );
   });
 
   it("rejects data shorter or longer than the dimensions say", () => {
@@ -102,8 +106,18 @@ describe("IDX decoding", () => {
 
 describe("CIFAR-10 decoding", () => {
   it("converts CHW planes to HWC: a pixel with distinct R, G, B", () => {
-    const first = cifarRecord(6, (y, x) => (y === 2 && x === 5 ? 10 : 0), (y, x) => (y === 2 && x === 5 ? 20 : 1), () => 2);
-    const second = cifarRecord(9, () => 100, () => 150, (y, x) => (y === 31 && x === 0 ? 250 : 200));
+    const first = cifarRecord(
+      6,
+      (y, x) => (y === 2 && x === 5 ? 10 : 0),
+      (y, x) => (y === 2 && x === 5 ? 20 : 1),
+      () => 2,
+    );
+    const second = cifarRecord(
+      9,
+      () => 100,
+      () => 150,
+      (y, x) => (y === 31 && x === 0 ? 250 : 200),
+    );
     const batch = decodeCifarBatch(Buffer.concat([first, second]));
     expect(batch.count).toBe(2);
     expect(Array.from(batch.labels)).toEqual([6, 9]);
@@ -146,9 +160,29 @@ describe("CIFAR-10 decoding", () => {
   });
 
   it("concatenates batches in order", () => {
-    const a = decodeCifarBatch(cifarRecord(1, () => 11, () => 12, () => 13));
+    const a = decodeCifarBatch(
+      cifarRecord(
+        1,
+        () => 11,
+        () => 12,
+        () => 13,
+      ),
+    );
     const b = decodeCifarBatch(
-      Buffer.concat([cifarRecord(2, () => 21, () => 22, () => 23), cifarRecord(3, () => 31, () => 32, () => 33)]),
+      Buffer.concat([
+        cifarRecord(
+          2,
+          () => 21,
+          () => 22,
+          () => 23,
+        ),
+        cifarRecord(
+          3,
+          () => 31,
+          () => 32,
+          () => 33,
+        ),
+      ]),
     );
     const all = concatCifarBatches([a, b]);
     expect(all.count).toBe(3);
@@ -271,8 +305,15 @@ describe("loading a split from files", () => {
     const images = pseudoRandomBytes(2 * 28 * 28, 5);
     writeFileSync(path.join(dir, "img.gz"), gzipSync(idx(0x803, [2, 28, 28], images)));
     writeFileSync(path.join(dir, "lab.gz"), gzipSync(idx(0x801, [2], Uint8Array.from([3, 8]))));
-    const files = [{ relativePath: "img.gz", bytes: 0, md5: "" }, { relativePath: "lab.gz", bytes: 0, md5: "" }];
-    const spec: DatasetSpec = { ...MNIST, splitSizes: { train: 2, test: 5 }, splitFiles: { train: files, test: files } };
+    const files = [
+      { relativePath: "img.gz", bytes: 0, md5: "" },
+      { relativePath: "lab.gz", bytes: 0, md5: "" },
+    ];
+    const spec: DatasetSpec = {
+      ...MNIST,
+      splitSizes: { train: 2, test: 5 },
+      splitFiles: { train: files, test: files },
+    };
     const split = await loadSplit(spec, dir, "train");
     expect([split.count, split.height, split.width, split.channels]).toEqual([2, 28, 28, 1]);
     expect(Array.from(split.labels)).toEqual([3, 8]);
@@ -282,10 +323,33 @@ describe("loading a split from files", () => {
 
   it("decodes and concatenates CIFAR batch files", async () => {
     const dir = tempDir();
-    writeFileSync(path.join(dir, "a.bin"), cifarRecord(4, () => 1, () => 2, () => 3));
-    writeFileSync(path.join(dir, "b.bin"), cifarRecord(5, () => 7, () => 8, () => 9));
-    const files = [{ relativePath: "a.bin", bytes: 0, md5: "" }, { relativePath: "b.bin", bytes: 0, md5: "" }];
-    const spec: DatasetSpec = { ...CIFAR10, splitSizes: { train: 2, test: 2 }, splitFiles: { train: files, test: files } };
+    writeFileSync(
+      path.join(dir, "a.bin"),
+      cifarRecord(
+        4,
+        () => 1,
+        () => 2,
+        () => 3,
+      ),
+    );
+    writeFileSync(
+      path.join(dir, "b.bin"),
+      cifarRecord(
+        5,
+        () => 7,
+        () => 8,
+        () => 9,
+      ),
+    );
+    const files = [
+      { relativePath: "a.bin", bytes: 0, md5: "" },
+      { relativePath: "b.bin", bytes: 0, md5: "" },
+    ];
+    const spec: DatasetSpec = {
+      ...CIFAR10,
+      splitSizes: { train: 2, test: 2 },
+      splitFiles: { train: files, test: files },
+    };
     const split = await loadSplit(spec, dir, "train");
     expect([split.count, split.height, split.width, split.channels]).toEqual([2, 32, 32, 3]);
     expect(Array.from(split.labels)).toEqual([4, 5]);
@@ -458,7 +522,12 @@ describe("downloads from a local HTTP server", () => {
     expect(readdirSync(path.join(dir, "batches")).sort()).toEqual(["one.bin", "two.txt"]);
     expect(existsSync(path.join(dir, "batches", "readme.html"))).toBe(false);
 
-    const wrongMd5: DatasetSpec = { ...spec, download: { ...spec.download, md5: md5("other") } as DatasetSpec["download"] };
-    await expect(downloadDataset(wrongMd5, tempDir())).rejects.toThrow(/could not download archive\.tar\.gz: .*has md5/);
+    const wrongMd5: DatasetSpec = {
+      ...spec,
+      download: { ...spec.download, md5: md5("other") } as DatasetSpec["download"],
+    };
+    await expect(downloadDataset(wrongMd5, tempDir())).rejects.toThrow(
+      /could not download archive\.tar\.gz: .*has md5/,
+    );
   });
 });

@@ -69,7 +69,10 @@ describe.skipIf(!present)(suiteName, () => {
               `std ${stats.std.map((s) => s.toFixed(6)).join(" ")}`,
           );
 
-          expect([data.count, data.height, data.width, data.channels]).toEqual([expected.sizes[split], ...spec.imageShape]);
+          expect([data.count, data.height, data.width, data.channels]).toEqual([
+            expected.sizes[split],
+            ...spec.imageShape,
+          ]);
           expect(data.pixels.length).toBe(data.count * data.height * data.width * data.channels);
           expect(histogram).toEqual(expected.histogram[split]);
           if (split === "train") {

@@ -22,7 +22,6 @@ const repoRoot = resolve(import.meta.dirname, "..");
 let dir: string;
 let cacheDir: string;
 
-
 /** Runs the CLI in-process; returns exit code, stdout and stderr. */
 const cli = async (...args: string[]) => {
   const out = capture();
@@ -120,7 +119,12 @@ describe("invalidation", () => {
   it("adding a node runs only what is new", async () => {
     await runJson("all");
     const again = await runJson("all", "--preset", "three");
-    expect(statusOf(again.summary)).toMatchObject({ "source[c]": "ran", "power[c]": "ran", "total[all]": "ran", "power[a]": "cached" });
+    expect(statusOf(again.summary)).toMatchObject({
+      "source[c]": "ran",
+      "power[c]": "ran",
+      "total[all]": "ran",
+      "power[a]": "cached",
+    });
   });
 
   it("--out copies the target's artifacts", async () => {
@@ -254,7 +258,8 @@ describe("cache integrity", () => {
           gpus: 1,
           tool: { name: "t", version: "0" },
           onEvent: (e) => {
-            if (e.type === "start" && e.id.startsWith("power") && ++started === 2) Deferred.unsafeDone(bothStarted, Effect.void);
+            if (e.type === "start" && e.id.startsWith("power") && ++started === 2)
+              Deferred.unsafeDone(bothStarted, Effect.void);
           },
         }).pipe(Effect.provide(Store.from(store))),
       );
@@ -267,17 +272,25 @@ describe("cache integrity", () => {
       expect(readdirSync(store.paths.locks)).toEqual([]);
       setBehaviour({});
       const resumed = yield* Effect.promise(() => runJson("all"));
-      expect(statusOf(resumed.summary)).toMatchObject({ "source[a]": "cached", "power[a]": "ran", "total[all]": "ran" });
+      expect(statusOf(resumed.summary)).toMatchObject({
+        "source[a]": "cached",
+        "power[a]": "ran",
+        "total[all]": "ran",
+      });
     }),
   );
 });
 
 /** A fake-cli.ts child process whose output lines a test can wait for; a wait that times out fails the test. */
 const spawnCli = (args: string[], env: Record<string, string> = {}) => {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/fake-cli.ts", ...args, "--cache-dir", cacheDir], {
-    cwd: repoRoot,
-    env: { ...process.env, FAKE_DIR: dir, ...env },
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "test/fixtures/fake-cli.ts", ...args, "--cache-dir", cacheDir],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, FAKE_DIR: dir, ...env },
+    },
+  );
   let out = "";
   let err = "";
   const listeners = new Set<() => void>();
@@ -288,7 +301,10 @@ const spawnCli = (args: string[], env: Record<string, string> = {}) => {
   /** Resolves with the first stderr line matching `pattern`; rejects after `timeoutMs` or when the child exits first. */
   const waitFor = (pattern: RegExp, timeoutMs = 60_000) =>
     new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${err}`)), timeoutMs);
+      const timer = setTimeout(
+        () => finish(new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${err}`)),
+        timeoutMs,
+      );
       const finish = (error?: Error, line?: string) => {
         clearTimeout(timer);
         listeners.delete(check);
@@ -298,7 +314,8 @@ const spawnCli = (args: string[], env: Record<string, string> = {}) => {
       const check = () => {
         const line = err.split("\n").find((l) => pattern.test(l));
         if (line !== undefined) finish(undefined, line);
-        else if (child.exitCode !== null) finish(new Error(`exited (${child.exitCode}) before printing ${pattern}:\n${err}`));
+        else if (child.exitCode !== null)
+          finish(new Error(`exited (${child.exitCode}) before printing ${pattern}:\n${err}`));
       };
       listeners.add(check);
       check();
@@ -327,7 +344,8 @@ describe("concurrency", () => {
     const [a, b] = [await first.exited, await second.exited];
     expect([a, b], first.err() + second.err()).toEqual([0, 0]);
     expect(runCounts(dir)).toEqual({ "source[a]": 1, "source[b]": 1, "power[a]": 1, "power[b]": 1, "total[all]": 1 });
-    const statuses = (r: { out: () => string }) => Object.fromEntries((JSON.parse(r.out()).nodes as NodeResult[]).map((n) => [n.id, n]));
+    const statuses = (r: { out: () => string }) =>
+      Object.fromEntries((JSON.parse(r.out()).nodes as NodeResult[]).map((n) => [n.id, n]));
     expect(Object.values(statuses(first)).map((n) => n.status)).toEqual(Array(5).fill("ran"));
     expect(statuses(second)["power[a]"]).toMatchObject({ status: "cached", reason: "made by another run" });
     expect(Object.values(statuses(second)).every((n) => n.status === "cached")).toBe(true);
@@ -345,7 +363,8 @@ describe("crash safety", () => {
     await run.exited;
     const store = await ArtifactStore.open(cacheDir);
     expect((await store.list()).manifests.map((m) => m.nodeId).sort()).toEqual(["source[a]", "source[b]"]);
-    for (const m of (await store.list()).manifests) expect((await store.lookup(m.key, { full: true })).status).toBe("hit");
+    for (const m of (await store.list()).manifests)
+      expect((await store.lookup(m.key, { full: true })).status).toBe("hit");
     expect(readdirSync(store.paths.tmp)).toEqual([]); // open() removed the dead run's staging dirs
     expect(readdirSync(store.paths.locks)).toHaveLength(2); // left by the dead run; the rerun breaks them
     const rerun = await runJson("all");
@@ -381,7 +400,8 @@ describe("progress display", () => {
       const clock = yield* Effect.clock;
       const err = capture();
       const reporter = makeReporter(err.stream, { now: () => clock.unsafeCurrentTimeMillis() });
-      const progress = (fraction: number) => reporter.onEvent({ type: "progress", id: "train[x]", fraction, message: "epoch" });
+      const progress = (fraction: number) =>
+        reporter.onEvent({ type: "progress", id: "train[x]", fraction, message: "epoch" });
       reporter.onEvent({ type: "start", id: "train[x]", reason: "never run" });
       progress(0.1);
       yield* TestClock.adjust("9 seconds");
@@ -392,7 +412,11 @@ describe("progress display", () => {
       progress(0.4);
       yield* TestClock.adjust("10 seconds");
       progress(0.5);
-      expect(err.text().split("\n").slice(1)).toEqual(["  ...    train[x] 30% epoch (10.0 s)", "  ...    train[x] 50% epoch (20.0 s)", ""]);
+      expect(err.text().split("\n").slice(1)).toEqual([
+        "  ...    train[x] 30% epoch (10.0 s)",
+        "  ...    train[x] 50% epoch (20.0 s)",
+        "",
+      ]);
       reporter.close();
     }),
   );
@@ -409,7 +433,17 @@ describe("inspect, status and gc", () => {
     expect(shown.out).toContain('{"i":0,"x":1}');
     expect(shown.out).toContain("3 rows");
     expect((await cli("inspect", "nosuch[x]")).code).toBe(2);
-    const sql = await cli("inspect", "power[a]", "power[b]", "--preset", "three", "--sql", "select sum(y) as s from (select y from power_a_powers union all select y from power_b_powers)", "--format", "csv");
+    const sql = await cli(
+      "inspect",
+      "power[a]",
+      "power[b]",
+      "--preset",
+      "three",
+      "--sql",
+      "select sum(y) as s from (select y from power_a_powers union all select y from power_b_powers)",
+      "--format",
+      "csv",
+    );
     expect(sql.code, sql.err).toBe(0);
     expect(sql.out).toBe(`s\n${1 + 4 + 9 + 16 + 25}\n`);
     const badSql = await cli("inspect", "power[a]", "--sql", "selec 1");

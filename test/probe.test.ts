@@ -135,7 +135,11 @@ for (const backend of BACKENDS) {
     it("gives scaled = |a| and cosine = sign(1 + a) for blocks that add a * x", async () => {
       const shape = [6, 5, 3] as const;
       const count = 4;
-      const factors = [[0.25, -0.5], [2, -1.5], [0.01, -3]]; // per section, per block
+      const factors = [
+        [0.25, -0.5],
+        [2, -1.5],
+        [0.01, -3],
+      ]; // per section, per block
       const a = (section: number, block: number): number => factors[section - 1]![block - 1]!;
       model = createResNet(tf, {
         inputShape: shape,
@@ -144,7 +148,15 @@ for (const backend of BACKENDS) {
         seed: 2,
         residualOverride: (section, block, x) => tf.mul(x, a(section, block)),
       });
-      const { rows, summary } = await collectRows(tf, model, randomImages(count, shape, 3), count, 3, [0.5, 0.5, 0.5], [0.3, 0.3, 0.3]);
+      const { rows, summary } = await collectRows(
+        tf,
+        model,
+        randomImages(count, shape, 3),
+        count,
+        3,
+        [0.5, 0.5, 0.5],
+        [0.3, 0.3, 0.3],
+      );
       expect(summary.rows).toBe(count * 6);
       expect(summary.zeroInputNorm).toBe(0);
       for (const row of rows) {

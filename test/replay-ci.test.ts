@@ -14,14 +14,24 @@ const repoRoot = resolve(import.meta.dirname, "..");
 const dataDir = resolve(repoRoot, "../shared/datasets");
 const haveData = existsSync(join(dataDir, "MNIST/raw/train-images-idx3-ubyte.gz"));
 
-
 describe.skipIf(!haveData)(`replay of the committed lock file (needs ${dataDir})`, () => {
   it("recomputes configs/ci-replay.json bit for bit", async () => {
     const out = capture();
     const err = capture();
     const code = await main(
       paperPipeline,
-      ["replay", "--check", "--lock", join(repoRoot, "pipeline.lock.json"), "--data-dir", dataDir, "--backend", "tensorflow", "--offline", "--json"],
+      [
+        "replay",
+        "--check",
+        "--lock",
+        join(repoRoot, "pipeline.lock.json"),
+        "--data-dir",
+        dataDir,
+        "--backend",
+        "tensorflow",
+        "--offline",
+        "--json",
+      ],
       { out: out.stream, err: err.stream },
     );
     const result = JSON.parse(out.text()) as { ok: boolean; nodes: Array<{ id: string; status: string }> };

@@ -17,12 +17,14 @@ import { capture } from "./fixtures/capture.ts";
 let dir: string;
 let cacheDir: string;
 
-
 /** Runs the CLI in-process with --cache-dir; returns exit code, stdout and stderr. */
 const cli = async (definition: PipelineDefinition<FakeConfig, FakeEnv>, command: string, ...args: string[]) => {
   const out = capture();
   const err = capture();
-  const code = await main(definition, [command, "--cache-dir", cacheDir, ...args], { out: out.stream, err: err.stream });
+  const code = await main(definition, [command, "--cache-dir", cacheDir, ...args], {
+    out: out.stream,
+    err: err.stream,
+  });
   return { code, out: out.text(), err: err.text() };
 };
 
@@ -41,7 +43,13 @@ const tableStatuses = (out: string): Record<string, string> =>
 interface ReplayJson {
   ok: boolean;
   replayCache: string | null;
-  nodes: Array<{ id: string; status: string; key: string | null; referenceKey: string | null; differences: Array<{ artifact: string | null; detail: string }> }>;
+  nodes: Array<{
+    id: string;
+    status: string;
+    key: string | null;
+    referenceKey: string | null;
+    differences: Array<{ artifact: string | null; detail: string }>;
+  }>;
 }
 
 const readLock = (file: string) => JSON.parse(readFileSync(file, "utf8")) as LockFile;
@@ -59,7 +67,9 @@ describe("pipeline lock", () => {
   it("pins every node's key and artifact hashes in deterministic, sorted JSON", async () => {
     const run = await fake("run", "all", "--json");
     expect(run.code).toBe(0);
-    const ran = JSON.parse(run.out) as { nodes: Array<{ id: string; key: string; artifacts: Record<string, { sha256: string }> }> };
+    const ran = JSON.parse(run.out) as {
+      nodes: Array<{ id: string; key: string; artifacts: Record<string, { sha256: string }> }>;
+    };
     const lockFile = join(dir, "pipeline.lock.json");
     const locked = await fake("lock", "all", "--out", lockFile);
     expect(locked.code, locked.err).toBe(0);
@@ -76,7 +86,9 @@ describe("pipeline lock", () => {
     expect(lock.configSources).toEqual({ preset: null, config: null, set: [], options: {} });
     for (const n of ran.nodes) {
       expect(lock.nodes[n.id]!.key).toBe(n.key);
-      expect(lock.nodes[n.id]!.artifacts).toEqual(Object.fromEntries(Object.entries(n.artifacts).map(([name, a]) => [name, a.sha256])));
+      expect(lock.nodes[n.id]!.artifacts).toEqual(
+        Object.fromEntries(Object.entries(n.artifacts).map(([name, a]) => [name, a.sha256])),
+      );
     }
     expect(lock.nodes["total[all]"]!.stage).toBe("total");
     expect(Object.keys(lock.nodes["total[all]"]!.artifacts).sort()).toEqual(["note", "total"]);
@@ -159,15 +171,18 @@ describe("pipeline replay --check", () => {
 
   it("reports a node whose artifact hash in the lock was edited, and exits 1", async () => {
     const run = await fake("run", "all", "--json");
-    const realSha = (JSON.parse(run.out) as { nodes: Array<{ id: string; artifacts: Record<string, { sha256: string }> }> }).nodes.find(
-      (n) => n.id === "power[a]",
-    )!.artifacts.powers!.sha256;
+    const realSha = (
+      JSON.parse(run.out) as { nodes: Array<{ id: string; artifacts: Record<string, { sha256: string }> }> }
+    ).nodes.find((n) => n.id === "power[a]")!.artifacts.powers!.sha256;
     const lockFile = join(dir, "lock.json");
     await fake("lock", "all", "--out", lockFile);
     const lock = readLock(lockFile);
     writeFileSync(
       lockFile,
-      JSON.stringify({ ...lock, nodes: { ...lock.nodes, "power[a]": { ...lock.nodes["power[a]"]!, artifacts: { powers: "0".repeat(64) } } } }),
+      JSON.stringify({
+        ...lock,
+        nodes: { ...lock.nodes, "power[a]": { ...lock.nodes["power[a]"]!, artifacts: { powers: "0".repeat(64) } } },
+      }),
     );
     const r = await fake("replay", "--check", "--lock", lockFile);
     expect(r.code).toBe(1);
@@ -226,11 +241,23 @@ describe("pipeline replay --check", () => {
   it("user mistakes end in one line and exit code 2", async () => {
     await fake("run", "all");
     writeFileSync(join(dir, "broken.json"), "{ not json");
-    writeFileSync(join(dir, "badkey.json"), JSON.stringify({ formatVersion: 1, tool: { name: "x", version: "1" }, target: "all", configSources: { preset: null, config: null, set: [], options: {} }, nodes: { "a[b]": { stage: "a", key: "xyz", artifacts: {} } } }));
+    writeFileSync(
+      join(dir, "badkey.json"),
+      JSON.stringify({
+        formatVersion: 1,
+        tool: { name: "x", version: "1" },
+        target: "all",
+        configSources: { preset: null, config: null, set: [], options: {} },
+        nodes: { "a[b]": { stage: "a", key: "xyz", artifacts: {} } },
+      }),
+    );
     const cases: Array<[string[], RegExp]> = [
       [["replay", "--check", "--lock", join(dir, "nosuch.json")], /cannot read lock file .*nosuch\.json/],
       [["replay", "--check", "--lock", join(dir, "broken.json")], /lock file .*broken\.json is not valid JSON/],
-      [["replay", "--check", "--lock", join(dir, "badkey.json")], /malformed lock file .*badkey\.json: nodes\.a\[b\]\.key: expected 64 lowercase hex digits/],
+      [
+        ["replay", "--check", "--lock", join(dir, "badkey.json")],
+        /malformed lock file .*badkey\.json: nodes\.a\[b\]\.key: expected 64 lowercase hex digits/,
+      ],
       [["replay", "all"], /replay needs --check/],
       [["replay", "--check"], /replay needs a TARGET, or --lock FILE/],
       [["replay", "nosuch", "--check"], /unknown target "nosuch"/],
@@ -267,7 +294,7 @@ const clock = defineStage({
     Effect.gen(function* () {
       const io = yield* StageIO;
       const rows = yield* io.readTable("total", "total");
-      yield* io.writeTable("stable", [{ total: rows[0]!.total as number }]);
+      yield* io.writeTable("stable", [{ total: rows[0]!.total }]);
       yield* io.writeTable("timing", [{ at: performance.now() + Math.random() }]);
     }),
 });
@@ -275,7 +302,7 @@ const clock = defineStage({
 /** The fake pipeline plus `clock`, an option that changes the configuration (--only) and an environment one (--data-dir). */
 const extendedPipeline = (): PipelineDefinition<FakeConfig, FakeEnv> => ({
   ...fakePipeline(dir),
-  stages: [...fakeStages, clock as AnyStage<FakeConfig, FakeEnv>],
+  stages: [...fakeStages, clock],
   options: [
     { name: "only", description: "process one name" },
     { name: "data-dir", description: "where data lives (environment)", env: "REPLAY_TEST_DATA_DIR" },
@@ -294,7 +321,12 @@ describe("locks of a richer pipeline", () => {
     const locked = await cli(definition, "lock", "clock", ...flags, "--out", lockFile);
     expect(locked.code, locked.err).toBe(0);
     const lock = readLock(lockFile);
-    expect(lock.configSources).toEqual({ preset: null, config: { power: 3 }, set: ["sleepMs=0"], options: { only: "b" } });
+    expect(lock.configSources).toEqual({
+      preset: null,
+      config: { power: 3 },
+      set: ["sleepMs=0"],
+      options: { only: "b" },
+    });
     expect(Object.keys(lock.nodes).sort()).toEqual(["clock[all]", "power[b]", "source[b]", "total[all]"]);
     expect(Object.keys(lock.nodes["clock[all]"]!.artifacts)).toEqual(["stable"]);
 
@@ -313,7 +345,15 @@ describe("locks of a richer pipeline", () => {
     rmSync(join(result.replayCache!, ".."), { recursive: true, force: true });
 
     // Without --lock, the cache is the reference; volatile artifacts are not compared there either.
-    const again = await cli(definition, "replay", "clock", "--check", ...flags.filter((f) => f !== configFile && f !== "--config"), "--set", "power=3");
+    const again = await cli(
+      definition,
+      "replay",
+      "clock",
+      "--check",
+      ...flags.filter((f) => f !== configFile && f !== "--config"),
+      "--set",
+      "power=3",
+    );
     expect(again.code, again.out + again.err).toBe(0);
   });
 });
@@ -349,6 +389,8 @@ describe("diffParquet", () => {
     expect(await diffParquet(a, await write("longer.parquet", [...base, { i: 3, y: 0 }]))).toBe("row count 3 vs 4");
     const other = join(dir, "other.parquet");
     await writeParquet(other, table("t", Schema.Struct({ i: Int64, y: Double, name: Schema.NullOr(Utf8) })), base);
-    expect(await diffParquet(a, other)).toBe("schema differs (i INT32, y DOUBLE, name UTF8? vs i INT64, y DOUBLE, name UTF8?)");
+    expect(await diffParquet(a, other)).toBe(
+      "schema differs (i INT32, y DOUBLE, name UTF8? vs i INT64, y DOUBLE, name UTF8?)",
+    );
   });
 });

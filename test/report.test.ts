@@ -70,7 +70,8 @@ const probeRows = (L: number, seed: number): ProbeMeasurement[] => {
     for (let block = 0; block < L; block++) {
       for (let image = 0; image < 4; image++) {
         const position = L === 1 ? 0 : block / (L - 1);
-        const scaled = (3 + section) * L ** -(0.8 + 0.1 * section) * (1 + 0.5 * position) * (1 + 0.03 * seed) * (1 + 0.01 * image);
+        const scaled =
+          (3 + section) * L ** -(0.8 + 0.1 * section) * (1 + 0.5 * position) * (1 + 0.03 * seed) * (1 + 0.01 * image);
         rows.push({ section, block, image, abs: scaled * (2 + section) * (1 + position), scaled, cosine: 0.9 });
       }
     }
@@ -80,14 +81,25 @@ const probeRows = (L: number, seed: number): ProbeMeasurement[] => {
 
 const tables: AggregateTables = aggregateRuns(
   DEPTHS.flatMap((L) =>
-    SEEDS.map((seed) => ({ run: { dataset: "mnist", depth: L, seed, testError: 0.05 - 0.002 * L + 0.003 * seed }, rows: probeRows(L, seed) })),
+    SEEDS.map((seed) => ({
+      run: { dataset: "mnist", depth: L, seed, testError: 0.05 - 0.002 * L + 0.003 * seed },
+      rows: probeRows(L, seed),
+    })),
   ),
 );
 const points = curvePoints(tables.sections, tables.sectionsAcrossSeeds);
 const fits: FitRow[] = fitCurves(points);
 const rules: StopRuleRow[] = stopRule(fits, points, { epsilon: EPS });
 
-const runtime = { backend: { name: "tensorflow", tensorflow: "2.21.0", tfjs: "4.22.0", threads: { intraOp: 2, interOp: 1 }, deterministic: false } };
+const runtime = {
+  backend: {
+    name: "tensorflow",
+    tensorflow: "2.21.0",
+    tfjs: "4.22.0",
+    threads: { intraOp: 2, interOp: 1 },
+    deterministic: false,
+  },
+};
 const trainParams = (L: number, seed: number) => ({
   dataset: "mnist",
   L,
@@ -172,7 +184,8 @@ describe("report figures are drawn from their data", () => {
       const f = fits.find((x) => x.seed === null && x.section === section)!;
       const curve = line.filter((p) => p.section === section);
       expect(curve.map((p) => p.L)).toEqual(DEPTHS);
-      for (const p of curve) expect(p.fitted as number).toBeCloseTo(Math.exp(f.intercept!) * (p.L as number) ** f.slope!, 12);
+      for (const p of curve)
+        expect(p.fitted as number).toBeCloseTo(Math.exp(f.intercept!) * (p.L as number) ** f.slope!, 12);
     }
     // The sections really differ, so a mixed-up section would show.
     expect(new Set(fits.filter((f) => f.seed === null).map((f) => f.slope!.toFixed(6))).size).toBe(4);
@@ -198,7 +211,9 @@ describe("report figures are drawn from their data", () => {
       const values = topValues(sectionMeasureFigure(tables.sectionsAcrossSeeds, measure, "t", "s"));
       expect(values).toHaveLength(DEPTHS.length * 4);
       for (const v of values) expect(v.value).toBe(acrossSeeds(v.L as number, v.section as number)[measure]);
-      expect(values.filter((v) => v.section === -1).map((v) => v.sectionLabel)).toEqual(DEPTHS.map(() => "whole network"));
+      expect(values.filter((v) => v.section === -1).map((v) => v.sectionLabel)).toEqual(
+        DEPTHS.map(() => "whole network"),
+      );
     }
   });
 
@@ -348,8 +363,8 @@ describe("the report stage", () => {
       stage: "stop-rule",
       params: { dataset: "mnist", eps: 0.1, saturationTolerance: config.analysis.saturationTolerance },
     });
-    expect(inputs.aggregate!.stage).toBe("aggregate");
-    expect(inputs.fit!.stage).toBe("fit");
+    expect(inputs.aggregate.stage).toBe("aggregate");
+    expect(inputs.fit.stage).toBe("fit");
   });
 
   it("writes every declared output; SVGs are SVG documents and PNGs are PNGs", () => {
@@ -397,7 +412,8 @@ describe("the report stage", () => {
   it("the same rows give the same bytes", async () => {
     const again = await buildReport(input);
     expect(again.map((f) => f.name)).toEqual(files.map((f) => f.name));
-    for (const [i, f] of files.entries()) expect(Buffer.from(again[i]!.contents).equals(Buffer.from(f.contents)), f.name).toBe(true);
+    for (const [i, f] of files.entries())
+      expect(Buffer.from(again[i]!.contents).equals(Buffer.from(f.contents)), f.name).toBe(true);
     // And the stage wrote exactly what buildReport returns.
     for (const f of files) expect(read(f.name).equals(Buffer.from(f.contents)), f.name).toBe(true);
   });

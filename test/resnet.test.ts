@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import * as tfjs from "@tensorflow/tfjs";
+import type * as tfjs from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   BN_EPSILON,
@@ -40,7 +40,8 @@ type BnRelu = (
   beta: tfjs.Tensor1D,
   onBatchMoments: OnBatchMoments,
 ) => tfjs.Tensor4D;
-const closedForm: BnRelu = (tf, x, gamma, beta, onBatchMoments) => reluTraining(tf, batchNormTraining(tf, x, gamma, beta, onBatchMoments));
+const closedForm: BnRelu = (tf, x, gamma, beta, onBatchMoments) =>
+  reluTraining(tf, batchNormTraining(tf, x, gamma, beta, onBatchMoments));
 
 /** Batch mean and biased batch variance per channel (last axis), in float64. */
 function moments64(x: ArrayLike<number>, channels: number): { mean: Float64Array; variance: Float64Array } {
@@ -48,7 +49,8 @@ function moments64(x: ArrayLike<number>, channels: number): { mean: Float64Array
   const mean = new Float64Array(channels);
   const variance = new Float64Array(channels);
   for (let k = 0; k < x.length; k++) mean[k % channels] = mean[k % channels]! + x[k]! / n;
-  for (let k = 0; k < x.length; k++) variance[k % channels] = variance[k % channels]! + (x[k]! - mean[k % channels]!) ** 2 / n;
+  for (let k = 0; k < x.length; k++)
+    variance[k % channels] = variance[k % channels]! + (x[k]! - mean[k % channels]!) ** 2 / n;
   return { mean, variance };
 }
 
@@ -142,25 +144,60 @@ for (const backend of BACKENDS) {
     });
 
     describe.each([
-      { input: MNIST, sections: [[28, 28, 16], [14, 14, 32], [7, 7, 64]] },
-      { input: CIFAR, sections: [[32, 32, 16], [16, 16, 32], [8, 8, 64]] },
-      { input: [7, 9, 2] as const, sections: [[7, 9, 16], [4, 5, 32], [2, 3, 64]] },
+      {
+        input: MNIST,
+        sections: [
+          [28, 28, 16],
+          [14, 14, 32],
+          [7, 7, 64],
+        ],
+      },
+      {
+        input: CIFAR,
+        sections: [
+          [32, 32, 16],
+          [16, 16, 32],
+          [8, 8, 64],
+        ],
+      },
+      {
+        input: [7, 9, 2] as const,
+        sections: [
+          [7, 9, 16],
+          [4, 5, 32],
+          [2, 3, 64],
+        ],
+      },
     ])("input $input", ({ input, sections }) => {
       it.each([1, 2, 5])("L=%i: block shapes per section, logits, and weighted layers", (L) => {
         const model = createResNet(tf, { inputShape: input, blocksPerSection: L, classes: 10, seed: 1 });
         try {
           const seen: Array<{ section: number; block: number; shapeIn: number[]; shapeOut: number[] }> = [];
           const logits = tf.tidy(() =>
-            model.forward(toModelInput(tf, randomPixels(tf, 2, input, 1), [0.5, 0.5, 0.5].slice(0, input[2]), [0.25, 0.25, 0.25].slice(0, input[2])), {
-              training: false,
-              onBlock: (section, block, xIn, xOut) => seen.push({ section, block, shapeIn: xIn.shape, shapeOut: xOut.shape }),
-            }),
+            model.forward(
+              toModelInput(
+                tf,
+                randomPixels(tf, 2, input, 1),
+                [0.5, 0.5, 0.5].slice(0, input[2]),
+                [0.25, 0.25, 0.25].slice(0, input[2]),
+              ),
+              {
+                training: false,
+                onBlock: (section, block, xIn, xOut) =>
+                  seen.push({ section, block, shapeIn: xIn.shape, shapeOut: xOut.shape }),
+              },
+            ),
           );
           expect(logits.shape).toEqual([2, 10]);
           expect([...logits.dataSync()].every(Number.isFinite)).toBe(true);
           logits.dispose();
           const expected = sections.flatMap((hwc, s) =>
-            Array.from({ length: L }, (_, b) => ({ section: s + 1, block: b + 1, shapeIn: [2, ...hwc], shapeOut: [2, ...hwc] })),
+            Array.from({ length: L }, (_, b) => ({
+              section: s + 1,
+              block: b + 1,
+              shapeIn: [2, ...hwc],
+              shapeOut: [2, ...hwc],
+            })),
           );
           expect(seen).toEqual(expected);
           expect(model.sectionShapes()).toEqual(sections);
@@ -234,7 +271,8 @@ for (const backend of BACKENDS) {
         );
         const channels = 64;
         const perChannel = headInput.length / channels;
-        const byName = (name: string): Float32Array => model.variables.find((v) => v.name === name)!.variable.dataSync() as Float32Array;
+        const byName = (name: string): Float32Array =>
+          model.variables.find((v) => v.name === name)!.variable.dataSync() as Float32Array;
         const movingMean = byName("head/bn/movingMean");
         const movingVariance = byName("head/bn/movingVariance");
         for (let ch = 0; ch < channels; ch++) {
@@ -268,7 +306,10 @@ for (const backend of BACKENDS) {
     it("hand-written BatchNorm and ReLU gradients equal TensorFlow.js autodiff", () => {
       const rng = Rng.fromSeed(21);
       const random = (shape: number[], scale: number, offset = 0): tfjs.Tensor =>
-        tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.nextNormal()), shape);
+        tf.tensor(
+          Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.nextNormal()),
+          shape,
+        );
       const x = random([3, 4, 5, 6], 2, 0.5) as tfjs.Tensor4D;
       const gamma = random([6], 0.3, 1) as tfjs.Tensor1D;
       const beta = random([6], 0.3) as tfjs.Tensor1D;
@@ -278,23 +319,34 @@ for (const backend of BACKENDS) {
       tf.tidy(() => {
         let moments: Float32Array[] = [];
         const ours = tf.grads((xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) =>
-          tf.sum(tf.mul(batchNormTraining(tf, xi as tfjs.Tensor4D, g as tfjs.Tensor1D, b as tfjs.Tensor1D, (mean, variance) => {
-            moments = [mean.dataSync() as Float32Array, variance.dataSync() as Float32Array];
-          }), w)),
+          tf.sum(
+            tf.mul(
+              batchNormTraining(tf, xi as tfjs.Tensor4D, g as tfjs.Tensor1D, b as tfjs.Tensor1D, (mean, variance) => {
+                moments = [mean.dataSync() as Float32Array, variance.dataSync() as Float32Array];
+              }),
+              w,
+            ),
+          ),
         )([x, gamma, beta]);
         const autodiff = tf.grads((xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) => {
           const { mean, variance } = tf.moments(xi, [0, 1, 2]);
-          return tf.sum(tf.mul(tf.batchNorm(xi as tfjs.Tensor4D, mean, variance, b as tfjs.Tensor1D, g as tfjs.Tensor1D, 1e-5), w));
+          return tf.sum(
+            tf.mul(tf.batchNorm(xi as tfjs.Tensor4D, mean, variance, b as tfjs.Tensor1D, g as tfjs.Tensor1D, 1e-5), w),
+          );
         })([x, gamma, beta]);
         ours.forEach((g, i) => expect(maxRelativeDifference(g, autodiff[i]!)).toBeLessThan(1e-4));
         const reference = tf.moments(x, [0, 1, 2]);
         expect(maxRelativeDifference(tf.tensor1d(moments[0]!), reference.mean)).toBeLessThan(1e-6);
         expect(maxRelativeDifference(tf.tensor1d(moments[1]!), reference.variance)).toBeLessThan(1e-6);
         const values = batchNormTraining(tf, x, gamma, beta);
-        expect(maxRelativeDifference(values, tf.batchNorm(x, reference.mean, reference.variance, beta, gamma, 1e-5))).toBeLessThan(1e-5);
+        expect(
+          maxRelativeDifference(values, tf.batchNorm(x, reference.mean, reference.variance, beta, gamma, 1e-5)),
+        ).toBeLessThan(1e-5);
 
         const withZeros = tf.mul(x, tf.cast(tf.greater(w, -0.5), "float32")) as tfjs.Tensor4D; // exact zeros too
-        const reluOurs = tf.grad((xi: tfjs.Tensor) => tf.sum(tf.mul(reluTraining(tf, xi as tfjs.Tensor4D), w)))(withZeros);
+        const reluOurs = tf.grad((xi: tfjs.Tensor) => tf.sum(tf.mul(reluTraining(tf, xi as tfjs.Tensor4D), w)))(
+          withZeros,
+        );
         const reluAutodiff = tf.grad((xi: tfjs.Tensor) => tf.sum(tf.mul(tf.relu(xi), w)))(withZeros);
         expect([...reluOurs.dataSync()]).toEqual([...reluAutodiff.dataSync()]);
         expect([...reluTraining(tf, withZeros).dataSync()]).toEqual([...tf.relu(withZeros).dataSync()]);
@@ -305,7 +357,10 @@ for (const backend of BACKENDS) {
     it("the model's training-mode BatchNorm + ReLU is the fused kernels natively, else the closed form", () => {
       const rng = Rng.fromSeed(23);
       tf.tidy(() => {
-        const x = tf.tensor4d(Float32Array.from({ length: 2 * 3 * 3 * 4 }, () => rng.nextNormal()), [2, 3, 3, 4]);
+        const x = tf.tensor4d(
+          Float32Array.from({ length: 2 * 3 * 3 * 4 }, () => rng.nextNormal()),
+          [2, 3, 3, 4],
+        );
         const [gamma, beta] = [tf.tensor1d([1, 0.5, 2, 1.5]), tf.tensor1d([0, 0.1, -0.1, 0.2])];
         const expected = backend.name === "tensorflow" ? fusedBatchNormReluTraining : closedForm;
         const bytes = (bnRelu: BnRelu) => Buffer.from(bnRelu(tf, x, gamma, beta, () => {}).dataSync().buffer);
@@ -319,7 +374,8 @@ for (const backend of BACKENDS) {
       if (hasFusedBatchNorm(tf)) implementations.push(["fused", fusedBatchNormReluTraining]);
       const rng = Rng.fromSeed(22);
       const shape = [3, 4, 5, 6] as const;
-      const normals = (length: number, scale: number, offset = 0) => Float32Array.from({ length }, () => offset + scale * rng.nextNormal());
+      const normals = (length: number, scale: number, offset = 0) =>
+        Float32Array.from({ length }, () => offset + scale * rng.nextNormal());
       const x = normals(3 * 4 * 5 * 6, 2, 0.5);
       const gamma = normals(6, 0.3, 1);
       const beta = normals(6, 0.3);
@@ -345,7 +401,12 @@ for (const backend of BACKENDS) {
           const y = bnRelu(tf, ...inputs, onBatchMoments).dataSync();
           const [dx, dGamma, dBeta] = tf
             .grads((xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) =>
-              tf.sum(tf.mul(bnRelu(tf, xi as tfjs.Tensor4D, g as tfjs.Tensor1D, b as tfjs.Tensor1D, () => {}), weights)),
+              tf.sum(
+                tf.mul(
+                  bnRelu(tf, xi as tfjs.Tensor4D, g as tfjs.Tensor1D, b as tfjs.Tensor1D, () => {}),
+                  weights,
+                ),
+              ),
             )([...inputs])
             .map((t) => t.dataSync());
           const errors = {
@@ -365,11 +426,18 @@ for (const backend of BACKENDS) {
       it("fused BatchNorm + ReLU equals autodiff of tf.relu(tf.batchNorm(...)) to float32 rounding, exact zeros included", () => {
         const rng = Rng.fromSeed(23);
         const random = (shape: number[], scale: number, offset = 0): tfjs.Tensor =>
-          tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.nextNormal()), shape);
+          tf.tensor(
+            Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => offset + scale * rng.nextNormal()),
+            shape,
+          );
         tf.tidy(() => {
           // Channel 5 is constant with beta 0: its BN output is exactly 0, where ReLU's gradient is 0.
           const isLast = tf.equal(tf.range(0, 6, 1, "int32"), 5);
-          const x = tf.where(isLast, tf.onesLike(random([3, 4, 5, 6], 1)), random([3, 4, 5, 6], 2, 0.5)) as tfjs.Tensor4D;
+          const x = tf.where(
+            isLast,
+            tf.onesLike(random([3, 4, 5, 6], 1)),
+            random([3, 4, 5, 6], 2, 0.5),
+          ) as tfjs.Tensor4D;
           const gamma = random([6], 0.3, 1) as tfjs.Tensor1D;
           const beta = tf.where(isLast, tf.zeros([6]), random([6], 0.3)) as tfjs.Tensor1D;
           const w = random([3, 4, 5, 6], 1);
@@ -378,7 +446,9 @@ for (const backend of BACKENDS) {
           const reference = tf.moments(x, [0, 1, 2]);
           const composite = (xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) => {
             const { mean, variance } = tf.moments(xi, [0, 1, 2]);
-            return tf.relu(tf.batchNorm(xi as tfjs.Tensor4D, mean, variance, b as tfjs.Tensor1D, g as tfjs.Tensor1D, BN_EPSILON));
+            return tf.relu(
+              tf.batchNorm(xi as tfjs.Tensor4D, mean, variance, b as tfjs.Tensor1D, g as tfjs.Tensor1D, BN_EPSILON),
+            );
           };
           let moments: Float32Array[] = []; // the callback's tensors live only during the call: read them there
           const fused = fusedBatchNormReluTraining(tf, x, gamma, beta, (mean, variance) => {
@@ -388,9 +458,13 @@ for (const backend of BACKENDS) {
           expect(maxRelativeDifference(tf.tensor1d(moments[0]!), reference.mean)).toBeLessThan(1e-6);
           expect(maxRelativeDifference(tf.tensor1d(moments[1]!), reference.variance)).toBeLessThan(1e-5);
           const ours = tf.grads((xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) =>
-            tf.sum(tf.mul(fusedBatchNormReluTraining(tf, xi as tfjs.Tensor4D, g as tfjs.Tensor1D, b as tfjs.Tensor1D), w)),
+            tf.sum(
+              tf.mul(fusedBatchNormReluTraining(tf, xi as tfjs.Tensor4D, g as tfjs.Tensor1D, b as tfjs.Tensor1D), w),
+            ),
           )([x, gamma, beta]);
-          const autodiff = tf.grads((xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) => tf.sum(tf.mul(composite(xi, g, b), w)))([x, gamma, beta]);
+          const autodiff = tf.grads((xi: tfjs.Tensor, g: tfjs.Tensor, b: tfjs.Tensor) =>
+            tf.sum(tf.mul(composite(xi, g, b), w)),
+          )([x, gamma, beta]);
           ours.forEach((g, i) => expect(maxRelativeDifference(g, autodiff[i]!)).toBeLessThan(1e-4));
           const lastChannel = (t: tfjs.Tensor) => [...tf.gather(t, [5], t.rank - 1).dataSync()];
           expect(lastChannel(fused).every((v) => v === 0)).toBe(true);
@@ -411,22 +485,32 @@ for (const backend of BACKENDS) {
       it("round-trips to model.json + weights.bin with identical eval outputs", async () => {
         const shape = [10, 10, 3] as const;
         const model = createResNet(tf, { inputShape: shape, blocksPerSection: 2, classes: 10, seed: 12 });
-        const x = tf.tidy(() => toModelInput(tf, randomPixels(tf, 3, shape, 5), [0.49, 0.48, 0.45], [0.25, 0.24, 0.26]));
+        const x = tf.tidy(() =>
+          toModelInput(tf, randomPixels(tf, 3, shape, 5), [0.49, 0.48, 0.45], [0.25, 0.24, 0.26]),
+        );
         try {
           // A training-mode pass moves the BN moving statistics off their initial values.
           tf.tidy(() => model.forward(x, { training: true }));
           await saveResNet(model, dir);
           expect((await readdir(dir)).sort()).toEqual(["model.json", "weights.bin"]);
           const json = JSON.parse(await readFile(path.join(dir, "model.json"), "utf8"));
-          expect(json.topology).toMatchObject({ arch: "preact-resnet-hauser2019", blocksPerSection: 2, inputShape: [10, 10, 3], classes: 10 });
+          expect(json.topology).toMatchObject({
+            arch: "preact-resnet-hauser2019",
+            blocksPerSection: 2,
+            inputShape: [10, 10, 3],
+            classes: 10,
+          });
           expect(json.weightsManifest[0].paths).toEqual(["weights.bin"]);
-          expect(json.weightsManifest[0].weights.map((w: { name: string }) => w.name)).toEqual(model.variables.map((v) => v.name));
+          expect(json.weightsManifest[0].weights.map((w: { name: string }) => w.name)).toEqual(
+            model.variables.map((v) => v.name),
+          );
 
           const loaded = await loadResNet(tf, dir);
           try {
             expect(loaded.config).toEqual(model.config);
             expect(Buffer.from(await weightBytes(loaded)).equals(Buffer.from(await weightBytes(model)))).toBe(true);
-            const out = (m: ResNet): Float32Array => tf.tidy(() => m.forward(x, { training: false }).dataSync() as Float32Array);
+            const out = (m: ResNet): Float32Array =>
+              tf.tidy(() => m.forward(x, { training: false }).dataSync() as Float32Array);
             expect(out(loaded)).toEqual(out(model));
           } finally {
             loaded.dispose();

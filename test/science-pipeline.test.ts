@@ -18,10 +18,24 @@ const haveData = existsSync(join(dataDir, "MNIST/raw/train-images-idx3-ubyte.gz"
 const cacheDir = mkdtempSync(join(tmpdir(), "science-"));
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
-
 const TINY = [
-  "--preset", "smoke", "--data-dir", dataDir, "--cache-dir", cacheDir, "--backend", "tensorflow", "--offline",
-  "--set", "mnist.trainSubset=256", "--set", "mnist.depths=[1,2]", "--set", "mnist.probeImages=64", "--set", "mnist.batchSize=64",
+  "--preset",
+  "smoke",
+  "--data-dir",
+  dataDir,
+  "--cache-dir",
+  cacheDir,
+  "--backend",
+  "tensorflow",
+  "--offline",
+  "--set",
+  "mnist.trainSubset=256",
+  "--set",
+  "mnist.depths=[1,2]",
+  "--set",
+  "mnist.probeImages=64",
+  "--set",
+  "mnist.batchSize=64",
 ];
 
 const run = async (...args: string[]) => {
@@ -92,8 +106,23 @@ describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, ()
     const straightCache = mkdtempSync(join(tmpdir(), "straight-"));
     try {
       const args = (cache: string) => [
-        "run", "train[mnist,L=1,seed=0]", "--preset", "smoke", "--data-dir", dataDir, "--cache-dir", cache, "--backend", "tensorflow",
-        "--offline", "--set", "mnist.trainSubset=128", "--set", "mnist.epochs=3", "--set", "mnist.depths=[1]",
+        "run",
+        "train[mnist,L=1,seed=0]",
+        "--preset",
+        "smoke",
+        "--data-dir",
+        dataDir,
+        "--cache-dir",
+        cache,
+        "--backend",
+        "tensorflow",
+        "--offline",
+        "--set",
+        "mnist.trainSubset=128",
+        "--set",
+        "mnist.epochs=3",
+        "--set",
+        "mnist.depths=[1]",
       ];
       const child = spawn(process.execPath, ["bin/pipeline.mjs", ...args(killedCache)], {
         cwd: resolve(import.meta.dirname, ".."),
@@ -112,11 +141,13 @@ describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, ()
       const straight = await run(...args(straightCache), "--json");
       expect(straight.code, straight.err).toBe(0);
       const node = (out: string) =>
-        (JSON.parse(out).nodes as Array<{ id: string; key: string; artifacts: Record<string, { sha256: string }> }>).find((n) =>
-          n.id.startsWith("train"),
-        )!;
+        (
+          JSON.parse(out).nodes as Array<{ id: string; key: string; artifacts: Record<string, { sha256: string }> }>
+        ).find((n) => n.id.startsWith("train"))!;
       expect(node(resumed.out).key).toBe(node(straight.out).key);
-      expect(node(resumed.out).artifacts["weights.bin"]!.sha256).toBe(node(straight.out).artifacts["weights.bin"]!.sha256);
+      expect(node(resumed.out).artifacts["weights.bin"]!.sha256).toBe(
+        node(straight.out).artifacts["weights.bin"]!.sha256,
+      );
       expect(node(resumed.out).artifacts.epochs!.sha256).toBe(node(straight.out).artifacts.epochs!.sha256);
       const store = await ArtifactStore.open(killedCache);
       const manifest = (await store.list()).manifests.find((m) => m.stage === "train")!;

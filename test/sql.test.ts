@@ -21,7 +21,18 @@ const spec = (columns: TableOutput["columns"]): TableOutput => ({ kind: "table",
 const bits = (x: number) => new BigUint64Array(new Float64Array([x]).buffer)[0]!;
 
 /** Awkward doubles: non-terminating binary fractions, extremes, subnormals, integers beyond 2^53, -0. */
-const AWKWARD = [0.1, 1 / 3, Math.PI, 5e-324, Number.MAX_VALUE, -Number.MIN_VALUE, 2 ** 53 + 2, 123456789.12345679, -2.5e-300, -0];
+const AWKWARD = [
+  0.1,
+  1 / 3,
+  Math.PI,
+  5e-324,
+  Number.MAX_VALUE,
+  -Number.MIN_VALUE,
+  2 ** 53 + 2,
+  123456789.12345679,
+  -2.5e-300,
+  -0,
+];
 
 describe("querySql over files written by writeParquet", () => {
   const n = 10_000; // more than one 8192-row group
@@ -29,7 +40,7 @@ describe("querySql over files written by writeParquet", () => {
     i,
     // from -2^52 to beyond 2^53: read back as numbers while exact, as bigints past 2^53
     big: BigInt(i) * 1_000_000_007n * 2048n - 2n ** 52n,
-    x: AWKWARD[i] ?? Math.sin(i) * 1e3 / 7,
+    x: AWKWARD[i] ?? (Math.sin(i) * 1e3) / 7,
     opt: i % 3 === 0 ? null : i / 7,
     s: i % 5 === 0 ? null : `row ${i}, "quoted"\nü`,
     flag: i % 2 === 0,
@@ -72,7 +83,8 @@ describe("querySql over files written by writeParquet", () => {
         d.big === BigInt(p.big as bigint | number) &&
         d.raw instanceof Uint8Array &&
         Buffer.compare(d.raw, p.raw as Uint8Array) === 0;
-      if (!same) mismatches.push(`row ${k}: duckdb ${String(d.x)} ${String(d.s)}, reader ${String(p.x)} ${String(p.s)}`);
+      if (!same)
+        mismatches.push(`row ${k}: duckdb ${String(d.x)} ${String(d.s)}, reader ${String(p.x)} ${String(p.s)}`);
     });
     expect(mismatches.slice(0, 5)).toEqual([]);
     // and against what was written, not only against the other reader
@@ -156,7 +168,9 @@ describe("querySql over files written by writeParquet", () => {
     expect(column).toBeInstanceOf(SqlError);
     expect((column as Error).message).toMatch(/nope/);
     expect((column as Error).message).not.toContain("\n");
-    const missing = await querySql([{ name: "gone", path: join(dir, "it's gone.parquet") }], "SELECT 1").catch((e: unknown) => e);
+    const missing = await querySql([{ name: "gone", path: join(dir, "it's gone.parquet") }], "SELECT 1").catch(
+      (e: unknown) => e,
+    );
     expect(missing).toBeInstanceOf(SqlError);
     expect((missing as Error).message).toMatch(/^view gone \(.*it's gone\.parquet\): IO Error/);
     expect((missing as Error).message).not.toContain("\n");
@@ -177,7 +191,10 @@ describe("viewNames", () => {
       nodeId: `${stage}[${label}]`,
       stage,
       artifacts: Object.fromEntries(
-        Object.entries(artifacts).map(([name, kind]) => [name, { file: `${name}.${kind === "table" ? "parquet" : "bin"}`, kind, bytes: 1, sha256: "" }]),
+        Object.entries(artifacts).map(([name, kind]) => [
+          name,
+          { file: `${name}.${kind === "table" ? "parquet" : "bin"}`, kind, bytes: 1, sha256: "" },
+        ]),
       ),
     }) as unknown as Manifest;
 
@@ -254,7 +271,9 @@ describe("formatRows", () => {
     const end = (line: string, text: string) => line.indexOf(text) + text.length;
     expect(end(lines[2]!, " 1 ")).toBe(end(lines[3]!, "-20 "));
     expect(lines[4]).toBe("(2 rows)");
-    expect(formatRows(result, "table", { maxRows: 1 }).trimEnd().split("\n").at(-1)).toBe("(first 1 rows; more not shown)");
+    expect(formatRows(result, "table", { maxRows: 1 }).trimEnd().split("\n").at(-1)).toBe(
+      "(first 1 rows; more not shown)",
+    );
     expect(formatRows(result, "csv", { maxRows: 1 }).split("\n")).toHaveLength(3);
   });
 });
@@ -274,7 +293,13 @@ describe("end to end over a cached pipeline run", () => {
     const store = await ArtifactStore.open(cacheDir);
     const { manifests } = await store.list();
     const views = viewNames(manifests.map((m) => ({ manifest: m, dir: store.objectDir(m.key) })));
-    expect(views.map((v) => v.name).sort()).toEqual(["power_a_powers", "power_b_powers", "source_a_numbers", "source_b_numbers", "total"]);
+    expect(views.map((v) => v.name).sort()).toEqual([
+      "power_a_powers",
+      "power_b_powers",
+      "source_a_numbers",
+      "source_b_numbers",
+      "total",
+    ]);
 
     const r = await querySql(
       views,
@@ -282,7 +307,9 @@ describe("end to end over a cached pipeline run", () => {
               (SELECT total FROM total) AS stored,
               (SELECT count(*) FROM source_a_numbers) AS n_a`,
     );
-    const squares = Object.values(inputs).flat().reduce((s, x) => s + x * x, 0);
+    const squares = Object.values(inputs)
+      .flat()
+      .reduce((s, x) => s + x * x, 0);
     expect(r.rows).toEqual([{ summed: squares, stored: squares, n_a: BigInt(inputs.a.length) }]);
   });
 });

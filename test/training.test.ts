@@ -124,28 +124,44 @@ for (const backend of BACKENDS) {
       const [h, w, c] = [3, 5, 2];
       const pixel = (b: number, y: number, x: number, ch: number): number => 1 + ((b * 97 + y * 31 + x * 7 + ch) % 250);
       const values = new Int32Array(2 * h * w * c);
-      for (let b = 0; b < 2; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) {
-        values[((b * h + y) * w + x) * c + ch] = pixel(b, y, x, ch);
-      }
+      for (let b = 0; b < 2; b++)
+        for (let y = 0; y < h; y++)
+          for (let x = 0; x < w; x++)
+            for (let ch = 0; ch < c; ch++) {
+              values[((b * h + y) * w + x) * c + ch] = pixel(b, y, x, ch);
+            }
       // Positions 1 and 2 of the plan are used: image 0 crops at (0, 8) unflipped, image 1 at (6, 2) flipped.
-      const plan = { order: new Int32Array(3), cropY: Int32Array.of(9, 0, 6), cropX: Int32Array.of(9, 8, 2), flip: Int32Array.of(1, 0, 1) };
+      const plan = {
+        order: new Int32Array(3),
+        cropY: Int32Array.of(9, 0, 6),
+        cropX: Int32Array.of(9, 8, 2),
+        flip: Int32Array.of(1, 0, 1),
+      };
       const out = tf.tidy(() => augmentBatch(tf, tf.tensor4d(values, [2, h, w, c], "int32"), plan, 1).dataSync());
       // Reference: padded(y, x) = pixel(y - 4, x - 4) inside the image, else 0.
       const padded = (b: number, y: number, x: number, ch: number): number =>
         y >= 4 && y < 4 + h && x >= 4 && x < 4 + w ? pixel(b, y - 4, x - 4, ch) : 0;
-      for (let b = 0; b < 2; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) {
-        const y0 = plan.cropY[b + 1]!;
-        const x0 = plan.cropX[b + 1]!;
-        const sourceX = plan.flip[b + 1] === 1 ? x0 + w - 1 - x : x0 + x;
-        expect(out[((b * h + y) * w + x) * c + ch]).toBe(padded(b, y0 + y, sourceX, ch));
-      }
+      for (let b = 0; b < 2; b++)
+        for (let y = 0; y < h; y++)
+          for (let x = 0; x < w; x++)
+            for (let ch = 0; ch < c; ch++) {
+              const y0 = plan.cropY[b + 1]!;
+              const x0 = plan.cropX[b + 1]!;
+              const sourceX = plan.flip[b + 1] === 1 ? x0 + w - 1 - x : x0 + x;
+              expect(out[((b * h + y) * w + x) * c + ch]).toBe(padded(b, y0 + y, sourceX, ch));
+            }
     });
 
     it("one epoch lowers the loss and reports sane metrics", async () => {
       const initial = createResNet(tf, { inputShape: [4, 4, 1], blocksPerSection: 1, classes: 3, seed: BASE.seed });
       const lossBefore = batchLoss(tf, initial, TRAIN);
       initial.dispose();
-      const { model, metrics, resumedEpochs } = await trainModel(tf, { ...BASE, epochs: 1, augment: false, batchSize: 8 });
+      const { model, metrics, resumedEpochs } = await trainModel(tf, {
+        ...BASE,
+        epochs: 1,
+        augment: false,
+        batchSize: 8,
+      });
       try {
         const lossAfter = batchLoss(tf, model, TRAIN);
         expect(lossAfter).toBeLessThan(0.8 * lossBefore);
@@ -155,7 +171,10 @@ for (const backend of BACKENDS) {
         expect(m.epoch).toBe(1);
         expect(m.learningRate).toBe(0.1);
         expect(m.trainLoss).toBeGreaterThan(0);
-        for (const [error, count] of [[m.trainError, TRAIN.count], [m.testError, TEST.count]] as const) {
+        for (const [error, count] of [
+          [m.trainError, TRAIN.count],
+          [m.testError, TEST.count],
+        ] as const) {
           expect(error).toBeGreaterThanOrEqual(0);
           expect(error).toBeLessThanOrEqual(1);
           expect(error * count).toBeCloseTo(Math.round(error * count), 9); // a whole number of mistakes / N

@@ -28,7 +28,7 @@ const scratch = mkdtempSync(path.join(tmpdir(), "bench-ml-test-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const native = await selectBackend("tensorflow").then(
-  (info) => ({ tf: info.tf as unknown as TF, reason: "" }),
+  (info) => ({ tf: info.tf, reason: "" }),
   (error: unknown) => ({ tf: undefined, reason: error instanceof Error ? error.message : String(error) }),
 );
 const tf = native.tf!;

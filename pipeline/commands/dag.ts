@@ -11,7 +11,8 @@ export const dag = defineCommand({
     Effect.gen(function* () {
       const graph = yield* dagFromFlags(ctx, ctx.positionals[0] ?? "all");
       const format = ctx.flags.format ?? "text";
-      if (!isDagFormat(format)) return yield* new UsageError({ message: `unknown --format "${format}" (text, mermaid or dot)` });
+      if (!isDagFormat(format))
+        return yield* new UsageError({ message: `unknown --format "${format}" (text, mermaid or dot)` });
       ctx.out.write(`${renderDag(graph, format)}\n`);
       return 0;
     }),
@@ -19,7 +20,8 @@ export const dag = defineCommand({
 
 type DagFormat = "text" | "mermaid" | "dot";
 
-const isDagFormat = (format: string): format is DagFormat => format === "text" || format === "mermaid" || format === "dot";
+const isDagFormat = (format: string): format is DagFormat =>
+  format === "text" || format === "mermaid" || format === "dot";
 
 /** Text: one line per node in execution order with its inputs; mermaid and dot: graph sources. */
 export const renderDag = <C, R>(dag: Dag<C, R>, format: DagFormat): string => {

@@ -17,7 +17,13 @@ export class UsageError extends Data.TaggedError("UsageError")<{ readonly messag
  */
 export type UserError = UsageError | ConfigError | GraphError | SqlError | StoreError;
 
-const USER_ERROR_TAGS: ReadonlySet<string> = new Set(["UsageError", "ConfigError", "GraphError", "SqlError", "StoreError"]);
+const USER_ERROR_TAGS: ReadonlySet<string> = new Set([
+  "UsageError",
+  "ConfigError",
+  "GraphError",
+  "SqlError",
+  "StoreError",
+]);
 
 export const isUserError = (e: unknown): e is UserError =>
   typeof e === "object" && e !== null && "_tag" in e && USER_ERROR_TAGS.has(String(e._tag));

@@ -40,7 +40,9 @@ export const inspect = defineCommand({
       }
       const ref = ctx.positionals[0];
       if (ref === undefined) {
-        return yield* new UsageError({ message: "inspect needs a key, a node id (stage[label]) or STAGE:label; or --list" });
+        return yield* new UsageError({
+          message: "inspect needs a key, a node id (stage[label]) or STAGE:label; or --list",
+        });
       }
       const manifest = yield* resolveManifest(ctx, all, ref);
       const rowsWanted = yield* positiveInt(ctx.flags.rows, "--rows", 5, true);
@@ -60,7 +62,8 @@ export const inspect = defineCommand({
       o.write(`  stage ${manifest.stage} v${manifest.version}, params ${JSON.stringify(manifest.params)}\n`);
       o.write(`  ${made} by ${manifest.tool.name} ${manifest.tool.version}\n`);
       if (Object.keys(manifest.runtime).length > 0) o.write(`  runtime ${JSON.stringify(manifest.runtime)}\n`);
-      for (const [name, input] of Object.entries(manifest.inputs)) o.write(`  input ${name}: ${input.nodeId} (${shortKey(input.key)})\n`);
+      for (const [name, input] of Object.entries(manifest.inputs))
+        o.write(`  input ${name}: ${input.nodeId} (${shortKey(input.key)})\n`);
       o.write(`  dir ${dir}\n`);
       for (const [name, a] of Object.entries(manifest.artifacts)) {
         const rows = a.rows === undefined ? "" : `, ${a.rows} rows`;
@@ -103,25 +106,28 @@ const STOP_READING = Symbol("stop reading");
 const firstRows = (file: string, wanted: number) =>
   Effect.tryPromise({
     try: async () => {
-    const rows: Array<Record<string, unknown>> = [];
-    await readParquetBatches(
-      file,
-      async (batch) => {
-        for (const r of batch) if (rows.length < wanted) rows.push(displayRow(r));
-        if (rows.length >= wanted) throw STOP_READING;
-      },
-      wanted,
-    ).catch((e: unknown) => {
-      if (e !== STOP_READING) throw e;
-    });
-    return rows;
+      const rows: Array<Record<string, unknown>> = [];
+      await readParquetBatches(
+        file,
+        async (batch) => {
+          for (const r of batch) if (rows.length < wanted) rows.push(displayRow(r));
+          if (rows.length >= wanted) throw STOP_READING;
+        },
+        wanted,
+      ).catch((e: unknown) => {
+        if (e !== STOP_READING) throw e;
+      });
+      return rows;
     },
     catch: (e) => new StoreError({ message: `cannot read ${file}: ${(e as Error).message}`, cause: e }),
   });
 
 const displayRow = (row: Record<string, unknown>) =>
   Object.fromEntries(
-    Object.entries(row).map(([k, v]) => [k, v instanceof Uint8Array ? `<${v.length} bytes>` : typeof v === "bigint" ? Number(v) : v]),
+    Object.entries(row).map(([k, v]) => [
+      k,
+      v instanceof Uint8Array ? `<${v.length} bytes>` : typeof v === "bigint" ? Number(v) : v,
+    ]),
   );
 
 /** `inspect REF... --sql QUERY`: the REFs' table artifacts as views, the query's rows on stdout. */
@@ -140,7 +146,8 @@ const inspectSql = <C, R>(ctx: InspectContext<C, R>, all: ReadonlyArray<Manifest
     const manifests: Manifest[] = [];
     for (const ref of ctx.positionals) manifests.push(yield* resolveManifest(ctx, all, ref));
     const views = viewNames(manifests.map((m) => ({ manifest: m, dir: store.objectDir(m.key) })));
-    if (views.length === 0) return yield* new UsageError({ message: `${ctx.positionals.join(", ")}: no table artifacts to query` });
+    if (views.length === 0)
+      return yield* new UsageError({ message: `${ctx.positionals.join(", ")}: no table artifacts to query` });
     for (const v of views) ctx.err.write(`view ${v.name}: ${v.node} ${v.artifact}\n`);
     const result = yield* attemptPromise(() => querySql(views, sql, maxRows === undefined ? {} : { maxRows }));
     if (result.truncated) ctx.err.write(`stopped after ${maxRows} rows (--rows)\n`);
@@ -154,7 +161,8 @@ const resolveManifest = <C, R>(ctx: InspectContext<C, R>, all: ReadonlyArray<Man
     if (/^[0-9a-f]{6,64}$/.test(ref)) {
       const hits = all.filter((m) => m.key.startsWith(ref));
       if (hits.length === 1) return hits[0]!;
-      if (hits.length > 1) return yield* new UsageError({ message: `key prefix ${ref} is ambiguous (${hits.length} artifacts)` });
+      if (hits.length > 1)
+        return yield* new UsageError({ message: `key prefix ${ref} is ambiguous (${hits.length} artifacts)` });
     }
     const colon = /^([^:[\]]+):(.+)$/.exec(ref);
     const nodeId = colon ? `${colon[1]}[${colon[2]}]` : ref;
@@ -169,7 +177,8 @@ const resolveManifest = <C, R>(ctx: InspectContext<C, R>, all: ReadonlyArray<Man
     const byId = all
       .filter((m) => m.nodeId === nodeId || (!ref.includes("[") && !colon && m.stage === ref))
       .sort((a, b) => (a.finishedAt < b.finishedAt ? 1 : -1));
-    if (byId.length === 0) return yield* new UsageError({ message: `no cached artifact matches "${ref}" (try: pipeline inspect --list)` });
+    if (byId.length === 0)
+      return yield* new UsageError({ message: `no cached artifact matches "${ref}" (try: pipeline inspect --list)` });
     const ids = [...new Set(byId.map((m) => m.nodeId))];
     if (!nodeId.includes("[") && ids.length > 1) {
       return yield* new UsageError({ message: `"${ref}" matches several nodes: ${ids.slice(0, 6).join(", ")}` });

@@ -14,7 +14,8 @@ export const lock = defineCommand({
   run: (ctx) =>
     Effect.gen(function* () {
       const [target, extra] = ctx.positionals;
-      if (target === undefined) return yield* new UsageError({ message: "lock needs a TARGET (a stage name, stage[label] or all)" });
+      if (target === undefined)
+        return yield* new UsageError({ message: "lock needs a TARGET (a stage name, stage[label] or all)" });
       if (extra !== undefined) return yield* new UsageError({ message: `lock takes one TARGET, got also "${extra}"` });
       const outFile = ctx.flags.out ?? DEFAULT_LOCK_FILE;
       const { sources, config } = yield* sourcesFromFlags(ctx);
@@ -34,7 +35,11 @@ export const lock = defineCommand({
         if (entry.status !== "cached") continue;
         const outputs = dag.nodes.get(id)!.stage.outputs;
         const artifacts = Object.entries(entry.manifest.artifacts).filter(([name]) => !isVolatile(outputs[name]));
-        nodes[id] = { stage: entry.manifest.stage, key: entry.key, artifacts: Object.fromEntries(artifacts.map(([n, a]) => [n, a.sha256])) };
+        nodes[id] = {
+          stage: entry.manifest.stage,
+          key: entry.key,
+          artifacts: Object.fromEntries(artifacts.map(([n, a]) => [n, a.sha256])),
+        };
       }
       const lockFile: LockFile = { formatVersion: 1, tool: ctx.tool, target, configSources: sources, nodes };
       const text = stableJson(lockFile);

@@ -9,7 +9,14 @@ import { Effect } from "effect";
 import { openStore, Store } from "../../cache/service.ts";
 import { executeDag } from "../executor.ts";
 import { buildDag } from "../graph.ts";
-import { cacheReference, compareNode, lockReference, renderComparisons, type NodeComparison, type ReplayStatus } from "../replay/compare.ts";
+import {
+  cacheReference,
+  compareNode,
+  lockReference,
+  renderComparisons,
+  type NodeComparison,
+  type ReplayStatus,
+} from "../replay/compare.ts";
 import { lockedConfig, sourcesFromFlags } from "../replay/config-sources.ts";
 import { readLockFile } from "../replay/lockfile.ts";
 import { positiveInt } from "./args.ts";
@@ -38,7 +45,8 @@ export const replay = defineCommand({
       const lockFile = ctx.flags.lock;
       const lock = lockFile === undefined ? undefined : yield* readLockFile(lockFile);
       const target = ctx.positionals[0] ?? lock?.target;
-      if (target === undefined) return yield* new UsageError({ message: "replay needs a TARGET, or --lock FILE to take it from" });
+      if (target === undefined)
+        return yield* new UsageError({ message: "replay needs a TARGET, or --lock FILE to take it from" });
       const jobs = yield* positiveInt(ctx.flags.jobs, "--jobs", 2);
       const gpus = yield* positiveInt(ctx.flags.gpus, "--gpus", 1);
       const { keep } = ctx.flags;
@@ -51,7 +59,9 @@ export const replay = defineCommand({
       else {
         const locked = yield* lockedConfig(ctx, lock, scratch);
         if (lock.tool.version !== ctx.tool.version) {
-          ctx.err.write(`note: the lock was made by ${lock.tool.name} ${lock.tool.version}, this is ${ctx.tool.version}\n`);
+          ctx.err.write(
+            `note: the lock was made by ${lock.tool.name} ${lock.tool.version}, this is ${ctx.tool.version}\n`,
+          );
         }
         if (locked.overrides.length > 0) {
           ctx.err.write(`note: the command line overrides the lock's configuration: ${locked.overrides.join(" ")}\n`);
@@ -73,7 +83,9 @@ export const replay = defineCommand({
       const comparisons: NodeComparison[] = [];
       const mismatched = new Set<string>();
       for (const result of results) {
-        const c = yield* Effect.promise(() => compareNode(dag, result, reference.get(result.id), referenceName, mismatched));
+        const c = yield* Effect.promise(() =>
+          compareNode(dag, result, reference.get(result.id), referenceName, mismatched),
+        );
         if (c.status !== "match") mismatched.add(c.id);
         comparisons.push(c);
       }
@@ -81,7 +93,13 @@ export const replay = defineCommand({
         for (const [id, n] of Object.entries(lock.nodes)) {
           if (dag.nodes.has(id)) continue;
           const detail = "in the lock but not in the replayed graph (configuration or code changed)";
-          comparisons.push({ id, status: "MISMATCH", key: null, referenceKey: n.key, differences: [{ artifact: null, detail }] });
+          comparisons.push({
+            id,
+            status: "MISMATCH",
+            key: null,
+            referenceKey: n.key,
+            differences: [{ artifact: null, detail }],
+          });
         }
       }
       const ok = comparisons.every((c) => c.status === "match");
@@ -93,7 +111,14 @@ export const replay = defineCommand({
         `${count("no reference")} no reference, ${count("failed")} failed`;
       if (ctx.common.json) {
         const replayCache = keep ? replayStore.paths.root : null;
-        const json = { target, reference: referenceName, lockFile: lockFile ?? null, replayCache, ok, nodes: comparisons };
+        const json = {
+          target,
+          reference: referenceName,
+          lockFile: lockFile ?? null,
+          replayCache,
+          ok,
+          nodes: comparisons,
+        };
         ctx.out.write(`${JSON.stringify(json, null, 2)}\n`);
         ctx.err.write(`${summary}\n`);
       } else {

@@ -45,10 +45,13 @@ export const run = defineCommand({
           `${counts.pending} pending (${planMs.toFixed(0)} ms)\n`,
       );
       if (counts.run + counts.pending > 0 || dryRun) {
-        const shown = planLines(dag, plan).filter((_, i) => dryRun || plan.entries.get(dag.order[i]!)!.status !== "cached");
+        const shown = planLines(dag, plan).filter(
+          (_, i) => dryRun || plan.entries.get(dag.order[i]!)!.status !== "cached",
+        );
         ctx.err.write(`${shown.join("\n")}\n`);
       }
-      for (const c of plan.corrupt) ctx.err.write(`corrupt  ${c.nodeId}: ${c.reason}; moved to quarantine, will recompute\n`);
+      for (const c of plan.corrupt)
+        ctx.err.write(`corrupt  ${c.nodeId}: ${c.reason}; moved to quarantine, will recompute\n`);
       if (dryRun) {
         if (json) {
           const nodes = dag.order.map((id) => ({ id, ...planEntryJson(plan, id) }));
@@ -61,10 +64,23 @@ export const run = defineCommand({
         const results: NodeResult[] = dag.order.map((id) => {
           const e = plan.entries.get(id)! as Extract<PlanEntry, { status: "cached" }>;
           const stage = dag.nodes.get(id)!.stage.name;
-          return { id, stage, status: "cached", key: e.key, manifest: e.manifest, dir: store.objectDir(e.key), durationMs: 0 };
+          return {
+            id,
+            stage,
+            status: "cached",
+            key: e.key,
+            manifest: e.manifest,
+            dir: store.objectDir(e.key),
+            durationMs: 0,
+          };
         });
-        ctx.err.write(`summary: 0 ran, ${results.length} cached, 0 failed, 0 skipped in ${(planMs / 1000).toFixed(2)} s\n`);
-        if (json) ctx.out.write(`${JSON.stringify({ target, wallMs: Math.round(planMs), nodes: results.map(nodeJson) }, null, 2)}\n`);
+        ctx.err.write(
+          `summary: 0 ran, ${results.length} cached, 0 failed, 0 skipped in ${(planMs / 1000).toFixed(2)} s\n`,
+        );
+        if (json)
+          ctx.out.write(
+            `${JSON.stringify({ target, wallMs: Math.round(planMs), nodes: results.map(nodeJson) }, null, 2)}\n`,
+          );
         return 0;
       }
       const started = performance.now();
@@ -72,7 +88,9 @@ export const run = defineCommand({
         executeDag(dag, ctx.definition.layer(ctx.options), { jobs, gpus, force, onEvent, tool: ctx.tool }),
       ).pipe(
         Effect.onInterrupt(() =>
-          Effect.sync(() => ctx.err.write("interrupted: nothing half-written was cached; rerun the same command to continue\n")),
+          Effect.sync(() =>
+            ctx.err.write("interrupted: nothing half-written was cached; rerun the same command to continue\n"),
+          ),
         ),
       );
       const wallMs = performance.now() - started + planMs;
@@ -87,7 +105,10 @@ export const run = defineCommand({
         const copied = yield* copyTargets(dag.targets, results, outDir);
         ctx.err.write(`copied ${copied} artifact file(s) of ${dag.targets.length} target node(s) to ${outDir}\n`);
       }
-      if (json) ctx.out.write(`${JSON.stringify({ target, wallMs: Math.round(wallMs), nodes: results.map(nodeJson) }, null, 2)}\n`);
+      if (json)
+        ctx.out.write(
+          `${JSON.stringify({ target, wallMs: Math.round(wallMs), nodes: results.map(nodeJson) }, null, 2)}\n`,
+        );
       return by("failed").length + by("skipped").length > 0 ? 1 : 0;
     }),
 });
@@ -112,7 +133,12 @@ const nodeJson = (r: NodeResult) => ({
     ? Object.fromEntries(
         Object.entries(r.manifest.artifacts).map(([name, a]) => [
           name,
-          { path: `${r.dir}/${a.file}`, sha256: a.sha256, bytes: a.bytes, ...(a.rows === undefined ? {} : { rows: a.rows }) },
+          {
+            path: `${r.dir}/${a.file}`,
+            sha256: a.sha256,
+            bytes: a.bytes,
+            ...(a.rows === undefined ? {} : { rows: a.rows }),
+          },
         ]),
       )
     : {},

@@ -13,7 +13,13 @@ export const status = defineCommand({
       const dag = yield* dagFromFlags(ctx, target);
       const plan = yield* planDag(dag);
       if (ctx.common.json) {
-        ctx.out.write(`${JSON.stringify(dag.order.map((id) => ({ id, ...planEntryJson(plan, id) })), null, 2)}\n`);
+        ctx.out.write(
+          `${JSON.stringify(
+            dag.order.map((id) => ({ id, ...planEntryJson(plan, id) })),
+            null,
+            2,
+          )}\n`,
+        );
         return 0;
       }
       const c = planCounts(plan);

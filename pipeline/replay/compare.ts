@@ -39,12 +39,17 @@ export const lockReference = (lock: LockFile): ReadonlyMap<string, ReferenceNode
   new Map(
     Object.entries(lock.nodes).map(([id, n]) => [
       id,
-      { key: n.key, artifacts: Object.fromEntries(Object.entries(n.artifacts).map(([name, sha256]) => [name, { sha256 }])) },
+      {
+        key: n.key,
+        artifacts: Object.fromEntries(Object.entries(n.artifacts).map(([name, sha256]) => [name, { sha256 }])),
+      },
     ]),
   );
 
 /** The current cache's artifacts for the DAG as recorded; each artifact's sha256 is that of its file's bytes now. */
-export const cacheReference = <C, R>(dag: Dag<C, R>): Effect.Effect<ReadonlyMap<string, ReferenceNode>, StoreError, Store> =>
+export const cacheReference = <C, R>(
+  dag: Dag<C, R>,
+): Effect.Effect<ReadonlyMap<string, ReferenceNode>, StoreError, Store> =>
   Effect.gen(function* () {
     const store = yield* Store;
     const plan = yield* planDag(dag, { trust: "recorded" });
@@ -58,7 +63,8 @@ export const cacheReference = <C, R>(dag: Dag<C, R>): Effect.Effect<ReadonlyMap<
         if (isVolatile(outputs[name])) continue;
         const path = join(store.objectDir(entry.key), a.file);
         const actual = yield* Effect.promise(() => sha256File(path).catch(() => MISSING));
-        artifacts[name] = actual === a.sha256 ? { sha256: actual, path } : { sha256: actual, path, recordedSha256: a.sha256 };
+        artifacts[name] =
+          actual === a.sha256 ? { sha256: actual, path } : { sha256: actual, path, recordedSha256: a.sha256 };
       }
       reference.set(id, { key: entry.key, artifacts });
     }
@@ -90,7 +96,8 @@ export const compareNode = async <C, R>(
 ): Promise<NodeComparison> => {
   const node = dag.nodes.get(result.id)!;
   const base = { id: result.id, key: result.key ?? null, referenceKey: reference?.key ?? null };
-  if (result.status === "failed") return { ...base, status: "failed", differences: [{ artifact: null, detail: result.error ?? "failed" }] };
+  if (result.status === "failed")
+    return { ...base, status: "failed", differences: [{ artifact: null, detail: result.error ?? "failed" }] };
   if (result.status === "skipped") {
     return { ...base, status: "failed", differences: [{ artifact: null, detail: `not run: ${result.reason}` }] };
   }
@@ -100,7 +107,9 @@ export const compareNode = async <C, R>(
     const upstreamDiffers = Object.values(node.deps).some((dep) => mismatched.has(dep));
     differences.push({
       artifact: null,
-      detail: upstreamDiffers ? "key differs: an upstream artifact differs" : "key differs: configuration or code changed",
+      detail: upstreamDiffers
+        ? "key differs: an upstream artifact differs"
+        : "key differs: configuration or code changed",
     });
   }
   const replayed = result.manifest!.artifacts;
@@ -108,7 +117,10 @@ export const compareNode = async <C, R>(
     const mine = replayed[name];
     const theirs = reference.artifacts[name];
     if (mine === undefined || theirs === undefined) {
-      differences.push({ artifact: name, detail: `present only in the ${mine === undefined ? referenceName : "replay"}` });
+      differences.push({
+        artifact: name,
+        detail: `present only in the ${mine === undefined ? referenceName : "replay"}`,
+      });
       continue;
     }
     if (theirs.sha256 === MISSING) {
@@ -124,7 +136,9 @@ export const compareNode = async <C, R>(
     let detail = `bytes differ (sha256 ${referenceName} ${shortKey(theirs.sha256)} vs replay ${shortKey(mine.sha256)})`;
     if (theirs.path !== undefined && mine.kind === "table") {
       try {
-        detail = (await diffParquet(theirs.path, replayPath, [referenceName, "replay"])) ?? "bytes differ, rows and values identical";
+        detail =
+          (await diffParquet(theirs.path, replayPath, [referenceName, "replay"])) ??
+          "bytes differ, rows and values identical";
       } catch (e) {
         detail = `bytes differ; the cached table is unreadable (${(e as Error).message.split("\n")[0]})`;
       }
@@ -140,7 +154,9 @@ export const renderComparisons = (comparisons: ReadonlyArray<NodeComparison>, re
   const lines = [`  ${"status".padEnd(12)} ${"node".padEnd(width)}  details (${referenceName} vs replay)`];
   for (const c of comparisons) {
     const [first, ...rest] = c.differences.map((d) => (d.artifact === null ? d.detail : `${d.artifact}: ${d.detail}`));
-    lines.push(`  ${c.status.padEnd(12)} ${c.id.padEnd(width)}  ${first ?? (c.key === null ? "" : shortKey(c.key))}`.trimEnd());
+    lines.push(
+      `  ${c.status.padEnd(12)} ${c.id.padEnd(width)}  ${first ?? (c.key === null ? "" : shortKey(c.key))}`.trimEnd(),
+    );
     for (const line of rest) lines.push(`  ${"".padEnd(12)} ${"".padEnd(width)}  ${line}`);
   }
   return lines.join("\n");

@@ -24,11 +24,16 @@ const isPlainObject = (v: unknown): v is Json => typeof v === "object" && v !== 
  * else than without it, on the configuration they apply to. Environment flags (data and cache directories, backend)
  * change nothing there and are left out of a lock.
  */
-const configOptions = <C, R>(definition: PipelineDefinition<C, R>, base: Json, options: OptionValues): Record<string, string> => {
+const configOptions = <C, R>(
+  definition: PipelineDefinition<C, R>,
+  base: Json,
+  options: OptionValues,
+): Record<string, string> => {
   const without = canonicalJson(definition.configure(base, {}));
   const affecting: Record<string, string> = {};
   for (const [name, value] of Object.entries(options)) {
-    if (value !== undefined && canonicalJson(definition.configure(base, { [name]: value })) !== without) affecting[name] = value;
+    if (value !== undefined && canonicalJson(definition.configure(base, { [name]: value })) !== without)
+      affecting[name] = value;
   }
   return affecting;
 };
@@ -37,7 +42,7 @@ const configOptions = <C, R>(definition: PipelineDefinition<C, R>, base: Json, o
 const baseConfig = <C, R>(definition: PipelineDefinition<C, R>, preset: string | null, config: Json | null): Json => {
   let base: Json = { ...definition.defaultConfig };
   const presetValues = preset === null ? undefined : definition.presets[preset];
-  if (presetValues !== undefined) base = deepMerge(base, presetValues as Json);
+  if (presetValues !== undefined) base = deepMerge(base, presetValues);
   return config === null ? base : deepMerge(base, config);
 };
 
@@ -51,7 +56,8 @@ const readJsonObject = (file: string): Effect.Effect<Json, UsageError> =>
       const problem = (e as Error).message.split("\n")[0];
       return Effect.fail(new UsageError({ message: `cannot read config file ${file} as JSON: ${problem}` }));
     }
-    if (!isPlainObject(parsed)) return Effect.fail(new UsageError({ message: `config file ${file} must hold a JSON object` }));
+    if (!isPlainObject(parsed))
+      return Effect.fail(new UsageError({ message: `config file ${file} must hold a JSON object` }));
     return Effect.succeed(parsed);
   });
 
@@ -70,7 +76,9 @@ export const sourcesFromFlags = <C, R, S extends FlagSpecs>(
     const preset = ctx.common.preset ?? definition.defaultPreset ?? null;
     const configFile = ctx.common.config;
     const assignments = ctx.common.set;
-    const { config } = yield* attempt(() => loadConfig(definition, { preset: preset ?? undefined, configFile, assignments, options }));
+    const { config } = yield* attempt(() =>
+      loadConfig(definition, { preset: preset ?? undefined, configFile, assignments, options }),
+    );
     const inline = configFile === undefined ? null : yield* readJsonObject(configFile);
     const affecting = configOptions(definition, baseConfig(definition, preset, inline), options);
     return { sources: { preset, config: inline, set: assignments, options: affecting }, config, options };
@@ -94,7 +102,10 @@ export const lockedConfig = <C, R, S extends FlagSpecs>(
       preset: flags.preset ?? locked.preset,
       config: configOverride ?? locked.config,
       set: [...locked.set, ...flags.set],
-      options: { ...locked.options, ...configOptions(definition, baseConfig(definition, locked.preset, locked.config), explicit) },
+      options: {
+        ...locked.options,
+        ...configOptions(definition, baseConfig(definition, locked.preset, locked.config), explicit),
+      },
     };
     const overrides = [
       ...(flags.preset === undefined ? [] : [`--preset ${flags.preset}`]),

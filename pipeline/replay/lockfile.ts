@@ -10,7 +10,9 @@ import type { OutputSpec } from "../stage.ts";
 
 export const DEFAULT_LOCK_FILE = "pipeline.lock.json";
 
-const Sha256 = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/, { message: () => "expected 64 lowercase hex digits" }));
+const Sha256 = Schema.String.pipe(
+  Schema.pattern(/^[0-9a-f]{64}$/, { message: () => "expected 64 lowercase hex digits" }),
+);
 
 /** Where a configuration came from, as recorded in a lock file. */
 export const ConfigSourcesSchema = Schema.Struct({
@@ -30,7 +32,11 @@ const LockSchema = Schema.Struct({
   configSources: ConfigSourcesSchema,
   nodes: Schema.Record({
     key: Schema.String,
-    value: Schema.Struct({ stage: Schema.String, key: Sha256, artifacts: Schema.Record({ key: Schema.String, value: Sha256 }) }),
+    value: Schema.Struct({
+      stage: Schema.String,
+      key: Sha256,
+      artifacts: Schema.Record({ key: Schema.String, value: Sha256 }),
+    }),
   }),
 });
 export type LockFile = typeof LockSchema.Type;
@@ -38,7 +44,8 @@ export type LockFile = typeof LockSchema.Type;
 /** Volatile artifacts (wall times) differ between identical runs: they are neither locked nor compared. */
 export const isVolatile = (spec: OutputSpec | undefined): boolean => spec?.kind === "table" && spec.volatile === true;
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 const sortKeys = (v: unknown): unknown =>
   Array.isArray(v)

@@ -39,7 +39,11 @@ const showPair = (a: Cell, b: Cell, labels: readonly [string, string]): string =
  * in schema order the first row whose values differ. Undefined when every value is identical (the bytes may still
  * differ, e.g. in metadata). `labels` name the two sides in the message.
  */
-export const diffParquet = async (a: string, b: string, labels: readonly [string, string] = ["", ""]): Promise<string | undefined> => {
+export const diffParquet = async (
+  a: string,
+  b: string,
+  labels: readonly [string, string] = ["", ""],
+): Promise<string | undefined> => {
   const [columnsA, columnsB] = [await parquetColumns(a), await parquetColumns(b)];
   if (canonicalJson(columnsA) !== canonicalJson(columnsB)) {
     return `schema differs (${columnsA.join(", ")} vs ${columnsB.join(", ")})`;
@@ -50,7 +54,8 @@ export const diffParquet = async (a: string, b: string, labels: readonly [string
     const [valuesA, valuesB] = [await columnValues(a, column), await columnValues(b, column)];
     const rows = Math.max(valuesA.length, valuesB.length);
     for (let row = 0; row < rows; row++) {
-      if (row >= valuesA.length || row >= valuesB.length) return `row count ${valuesA.length} vs ${valuesB.length} (read)`;
+      if (row >= valuesA.length || row >= valuesB.length)
+        return `row count ${valuesA.length} vs ${valuesB.length} (read)`;
       if (!sameCell(valuesA[row], valuesB[row])) {
         return `column ${column} differs first at row ${row} (${showPair(valuesA[row], valuesB[row], labels)})`;
       }

@@ -121,7 +121,8 @@ export class RunAccumulator {
   private readonly blockAccumulators: BlockAccumulator[];
 
   constructor(readonly run: RunInfo) {
-    if (!isInteger(run.depth, 1, Number.MAX_SAFE_INTEGER)) throw new RangeError(`depth must be a positive integer, got ${run.depth}`);
+    if (!isInteger(run.depth, 1, Number.MAX_SAFE_INTEGER))
+      throw new RangeError(`depth must be a positive integer, got ${run.depth}`);
     this.blockAccumulators = Array.from({ length: SECTION_COUNT * run.depth }, () => ({
       abs: new RunningMoments(),
       scaled: new RunningMoments(),
@@ -134,12 +135,15 @@ export class RunAccumulator {
   add(row: ProbeMeasurement): void {
     const { depth } = this.run;
     if (!isInteger(row.section, 0, SECTION_COUNT)) throw new RangeError(`section must be 0..2, got ${row.section}`);
-    if (!isInteger(row.block, 0, depth)) throw new RangeError(`block must be 0..${depth - 1} for depth ${depth}, got ${row.block}`);
-    if (!(Number.isFinite(row.abs) && row.abs >= 0)) throw new RangeError(`abs must be finite and >= 0, got ${row.abs}`);
+    if (!isInteger(row.block, 0, depth))
+      throw new RangeError(`block must be 0..${depth - 1} for depth ${depth}, got ${row.block}`);
+    if (!(Number.isFinite(row.abs) && row.abs >= 0))
+      throw new RangeError(`abs must be finite and >= 0, got ${row.abs}`);
     if (row.scaled !== null && !(Number.isFinite(row.scaled) && row.scaled >= 0)) {
       throw new RangeError(`scaled must be null or finite and >= 0, got ${row.scaled}`);
     }
-    if (row.cosine !== null && !Number.isFinite(row.cosine)) throw new RangeError(`cosine must be null or finite, got ${row.cosine}`);
+    if (row.cosine !== null && !Number.isFinite(row.cosine))
+      throw new RangeError(`cosine must be null or finite, got ${row.cosine}`);
     const accumulator = this.blockAccumulators[row.section * depth + row.block]!;
     accumulator.abs.add(row.abs);
     if (row.scaled === null) accumulator.zeroNormImages += 1;
@@ -157,7 +161,8 @@ export class RunAccumulator {
       for (let block = 0; block < depth; block++) {
         const accumulator = this.blockAccumulators[section * depth + block]!;
         const absMean = accumulator.abs.mean();
-        if (absMean === null) throw new Error(`run ${describeRun(this.run)}: no probe rows for section ${section} block ${block}`);
+        if (absMean === null)
+          throw new Error(`run ${describeRun(this.run)}: no probe rows for section ${section} block ${block}`);
         if (accumulator.abs.count !== images) {
           throw new Error(
             `run ${describeRun(this.run)}: section ${section} block ${block} has ${accumulator.abs.count} images, block 0 of section 0 has ${images}`,

@@ -101,7 +101,8 @@ export type FitRow = typeof FitRowSchema.Type;
 function sortedByDepth<Point extends CurvePoint>(points: readonly Point[]): Point[] {
   const sorted = [...points].sort((a, b) => a.depth - b.depth);
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i]!.depth === sorted[i - 1]!.depth) throw new Error(`depth ${sorted[i]!.depth} appears twice in one curve`);
+    if (sorted[i]!.depth === sorted[i - 1]!.depth)
+      throw new Error(`depth ${sorted[i]!.depth} appears twice in one curve`);
   }
   return sorted;
 }
@@ -118,7 +119,10 @@ export function distanceSaturationDepth(
   const deepest = points[points.length - 1];
   if (deepest === undefined) return null;
   let first = points.length - 1;
-  while (first > 0 && Math.abs(points[first - 1]!.distance - deepest.distance) <= tolerance * Math.abs(deepest.distance)) {
+  while (
+    first > 0 &&
+    Math.abs(points[first - 1]!.distance - deepest.distance) <= tolerance * Math.abs(deepest.distance)
+  ) {
     first -= 1;
   }
   return first === points.length - 1 ? null : points[first]!.depth;
@@ -130,7 +134,8 @@ export function fitCurve(points: readonly CurvePoint[], options: FitOptions = {}
   const saturationTolerance = options.saturationTolerance ?? 0.1;
   const saturatedFraction = options.saturatedFraction ?? 1 / 3;
   if (!(confidence > 0 && confidence < 1)) throw new RangeError(`confidence must be in (0, 1), got ${confidence}`);
-  if (!(saturatedFraction > 0 && saturatedFraction <= 1)) throw new RangeError(`saturatedFraction must be in (0, 1], got ${saturatedFraction}`);
+  if (!(saturatedFraction > 0 && saturatedFraction <= 1))
+    throw new RangeError(`saturatedFraction must be in (0, 1], got ${saturatedFraction}`);
   const sorted = sortedByDepth(points);
   const first = sorted[0];
   const last = sorted[sorted.length - 1];
@@ -141,7 +146,8 @@ export function fitCurve(points: readonly CurvePoint[], options: FitOptions = {}
     fitted.map((p) => Math.log(p.depth)),
     fitted.map((p) => Math.log(p.meanScaledPerturbation!)),
   );
-  const tQuantile = fit !== null && fit.degreesOfFreedom > 0 ? studentTQuantile((1 + confidence) / 2, fit.degreesOfFreedom) : null;
+  const tQuantile =
+    fit !== null && fit.degreesOfFreedom > 0 ? studentTQuantile((1 + confidence) / 2, fit.degreesOfFreedom) : null;
   const halfWidth = tQuantile !== null && fit?.slopeStdError != null ? tQuantile * fit.slopeStdError : null;
 
   const positiveScaled = fitted.filter((p) => p.scaledDistance !== null && p.scaledDistance > 0);
@@ -154,7 +160,9 @@ export function fitCurve(points: readonly CurvePoint[], options: FitOptions = {}
   const saturatedDepths = withScaled.length === 0 ? 0 : Math.max(1, Math.ceil(saturatedFraction * withScaled.length));
   const deepestScaled = withScaled.slice(withScaled.length - saturatedDepths);
   const scaledDistanceSaturated =
-    deepestScaled.length === 0 ? null : deepestScaled.reduce((sum, p) => sum + p.scaledDistance!, 0) / deepestScaled.length;
+    deepestScaled.length === 0
+      ? null
+      : deepestScaled.reduce((sum, p) => sum + p.scaledDistance!, 0) / deepestScaled.length;
 
   return {
     dataset: first.dataset,

@@ -106,8 +106,7 @@ export function ordinaryLeastSquares(xs: readonly number[], ys: readonly number[
     intercept,
     degreesOfFreedom,
     slopeStdError: residualVariance === null ? null : Math.sqrt(residualVariance / sxx),
-    interceptStdError:
-      residualVariance === null ? null : Math.sqrt(residualVariance * (1 / n + (xMean * xMean) / sxx)),
+    interceptStdError: residualVariance === null ? null : Math.sqrt(residualVariance * (1 / n + (xMean * xMean) / sxx)),
     rSquared: syy === 0 ? null : 1 - residualSquares / syy,
   };
 }

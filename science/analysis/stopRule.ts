@@ -99,12 +99,20 @@ export const StopRuleRowSchema = Schema.Struct({
 });
 export type StopRuleRow = typeof StopRuleRowSchema.Type;
 
-function curveKey(point: { readonly dataset: string; readonly seed?: number | null; readonly section: number }): string {
+function curveKey(point: {
+  readonly dataset: string;
+  readonly seed?: number | null;
+  readonly section: number;
+}): string {
   return JSON.stringify([point.dataset, point.seed ?? null, point.section]);
 }
 
 /** Apply the stop rule to each fitted curve; `curves` must hold the points the fits were made from. */
-export function stopRule(fits: readonly FitRow[], curves: readonly CurvePoint[], options: StopRuleOptions = {}): StopRuleRow[] {
+export function stopRule(
+  fits: readonly FitRow[],
+  curves: readonly CurvePoint[],
+  options: StopRuleOptions = {},
+): StopRuleRow[] {
   const epsilon = options.epsilon ?? PAPER_EPSILON;
   const estimator = options.estimator ?? "saturated";
   if (!(epsilon > 0)) throw new RangeError(`epsilon must be > 0, got ${epsilon}`);

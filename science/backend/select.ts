@@ -84,7 +84,9 @@ export async function selectBackend(choice: string, options: SelectOptions = {})
   if (isProcessEnv && processThreads !== undefined && requested !== "cpu") {
     const { intraOp, interOp } = processThreads;
     if (intraOp !== settings.threads.intraOp || interOp !== settings.threads.interOp) {
-      throw new BackendUnavailableError(`TensorFlow is already initialised in this process with ${intraOp} intra-op / ${interOp} inter-op threads`);
+      throw new BackendUnavailableError(
+        `TensorFlow is already initialised in this process with ${intraOp} intra-op / ${interOp} inter-op threads`,
+      );
     }
   }
   Object.assign(env, settings.env);
@@ -98,7 +100,10 @@ export async function selectBackend(choice: string, options: SelectOptions = {})
   if (requested !== "auto") {
     const reason = await probe.nativeUnavailable(name);
     if (reason !== undefined) {
-      const hint = name === "tensorflow-gpu" ? "run `npx pipeline setup-backend --gpu` on a machine with an NVIDIA GPU and CUDA 12" : SETUP_HINT;
+      const hint =
+        name === "tensorflow-gpu"
+          ? "run `npx pipeline setup-backend --gpu` on a machine with an NVIDIA GPU and CUDA 12"
+          : SETUP_HINT;
       throw new BackendUnavailableError(`backend '${name}' is unavailable: ${reason}; ${hint}`);
     }
   }
@@ -152,8 +157,12 @@ export function tensorFlowSettings(
 ): TensorFlowSettings {
   const intraOp = options.intraOpThreads ?? threadCountFromEnv(env, "TF_NUM_INTRAOP_THREADS") ?? availableParallelism();
   const interOp = options.interOpThreads ?? threadCountFromEnv(env, "TF_NUM_INTEROP_THREADS") ?? 1;
-  for (const [variable, count] of [["TF_NUM_INTRAOP_THREADS", intraOp], ["TF_NUM_INTEROP_THREADS", interOp]] as const) {
-    if (!Number.isInteger(count) || count < 1) throw new BackendUnavailableError(`${variable} must be a positive integer, got ${count}`);
+  for (const [variable, count] of [
+    ["TF_NUM_INTRAOP_THREADS", intraOp],
+    ["TF_NUM_INTEROP_THREADS", interOp],
+  ] as const) {
+    if (!Number.isInteger(count) || count < 1)
+      throw new BackendUnavailableError(`${variable} must be a positive integer, got ${count}`);
   }
   const variables: Record<string, string> = {
     TF_NUM_INTRAOP_THREADS: String(intraOp),
@@ -172,7 +181,8 @@ export function tensorFlowSettings(
 function threadCountFromEnv(env: NodeJS.ProcessEnv, variable: string): number | undefined {
   const raw = env[variable];
   if (raw === undefined || raw === "") return undefined;
-  if (!/^\d+$/.test(raw.trim())) throw new BackendUnavailableError(`${variable} must be a positive integer, got '${raw}'`);
+  if (!/^\d+$/.test(raw.trim()))
+    throw new BackendUnavailableError(`${variable} must be a positive integer, got '${raw}'`);
   return Number(raw);
 }
 
@@ -209,7 +219,9 @@ export const nativeProbe: BackendProbe = {
   async loadNative(name) {
     const entry = requireFromRepo.resolve(PACKAGES[name]);
     if (processThreads === undefined && requireFromRepo.cache[entry] !== undefined) {
-      throw new BackendUnavailableError(`${PACKAGES[name]} was loaded before its environment was set; load TensorFlow only through selectBackend`);
+      throw new BackendUnavailableError(
+        `${PACKAGES[name]} was loaded before its environment was set; load TensorFlow only through selectBackend`,
+      );
     }
     const tf = requireFromRepo(entry) as Tf;
     await tf.setBackend("tensorflow");
@@ -233,11 +245,20 @@ export const nativeProbe: BackendProbe = {
  */
 async function gpuUnavailable(): Promise<string | undefined> {
   const visible = process.env["CUDA_VISIBLE_DEVICES"];
-  if (visible !== undefined && ["", "-1"].includes(visible.trim())) return `CUDA_VISIBLE_DEVICES='${visible}' hides all GPUs`;
+  if (visible !== undefined && ["", "-1"].includes(visible.trim()))
+    return `CUDA_VISIBLE_DEVICES='${visible}' hides all GPUs`;
   const script = `const tf = require("@tensorflow/tfjs-node-gpu"); tf.add(tf.ones([2]), tf.ones([2])).dataSync();`;
   const output = await runNode(script, { ...process.env, TF_CPP_MIN_LOG_LEVEL: "0" });
-  if (output.code !== 0) return `tfjs-node-gpu does not load: ${output.text.trim().split("\n").find((line) => /Error/.test(line)) ?? "exit " + output.code}`;
-  return /Created device \S*device:GPU:\d+/.test(output.text) ? undefined : "TensorFlow sees no GPU (CUDA 12/cuDNN libraries or driver missing?)";
+  if (output.code !== 0)
+    return `tfjs-node-gpu does not load: ${
+      output.text
+        .trim()
+        .split("\n")
+        .find((line) => /Error/.test(line)) ?? "exit " + output.code
+    }`;
+  return /Created device \S*device:GPU:\d+/.test(output.text)
+    ? undefined
+    : "TensorFlow sees no GPU (CUDA 12/cuDNN libraries or driver missing?)";
 }
 
 function runNode(script: string, env: NodeJS.ProcessEnv): Promise<{ code: number; text: string }> {

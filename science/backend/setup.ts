@@ -10,7 +10,16 @@
  * Re-running is cheap: a binding that already loads is reported as "already built".
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, renameSync, mkdirSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  renameSync,
+  mkdirSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -119,8 +128,16 @@ export async function setupBackend(options: SetupOptions = {}): Promise<SetupRes
   }
 
   const localWheelPath = options.fromWheel === undefined ? undefined : localWheel(options.fromWheel);
-  await requireTool("python3", ["--version"], "python3 not found on PATH (needed for pip, wheel extraction and node-gyp)");
-  await requireTool(process.env["CXX"] ?? "g++", ["--version"], "no C++ compiler found (install g++ and make, e.g. apt-get install build-essential)");
+  await requireTool(
+    "python3",
+    ["--version"],
+    "python3 not found on PATH (needed for pip, wheel extraction and node-gyp)",
+  );
+  await requireTool(
+    process.env["CXX"] ?? "g++",
+    ["--version"],
+    "no C++ compiler found (install g++ and make, e.g. apt-get install build-essential)",
+  );
   await requireTool("make", ["--version"], "make not found on PATH (install build-essential)");
   const nodeDir = findNodeHeaders();
 
@@ -133,8 +150,17 @@ export async function setupBackend(options: SetupOptions = {}): Promise<SetupRes
     await compileBinding(packageDir, bindingPath, nodeDir);
     const check = await checkBinding(projectRoot, packageName);
     if (!check.ok) throw new BackendSetupError(`built binding does not load: ${check.reason}`);
-    log(`${packageName}: built and loaded, TensorFlow ${check.tfVersion}, backend '${check.backend}' (${seconds().toFixed(1)} s)`);
-    return { packageName, bindingPath, tfVersion: check.tfVersion, alreadyBuilt: false, wheel: path.basename(wheel), seconds: seconds() };
+    log(
+      `${packageName}: built and loaded, TensorFlow ${check.tfVersion}, backend '${check.backend}' (${seconds().toFixed(1)} s)`,
+    );
+    return {
+      packageName,
+      bindingPath,
+      tfVersion: check.tfVersion,
+      alreadyBuilt: false,
+      wheel: path.basename(wheel),
+      seconds: seconds(),
+    };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -179,7 +205,14 @@ async function extractDeps(wheel: string, packageDir: string): Promise<void> {
   const partial = `${deps}.partial`;
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
-  const extract = await run("python3", ["-c", EXTRACT_PY, wheel, partial, WHEEL_LIBRARIES.join(","), WHEEL_HEADER_DIRS.join(",")]);
+  const extract = await run("python3", [
+    "-c",
+    EXTRACT_PY,
+    wheel,
+    partial,
+    WHEEL_LIBRARIES.join(","),
+    WHEEL_HEADER_DIRS.join(","),
+  ]);
   if (extract.code !== 0) {
     rmSync(partial, { recursive: true, force: true });
     throw new BackendSetupError(`extracting ${path.basename(wheel)} failed: ${lastLine(extract.output)}`);
@@ -209,15 +242,21 @@ async function compileBinding(packageDir: string, bindingPath: string, nodeDir: 
   const build = await run(process.execPath, args, { cwd: packageDir });
   const logFile = path.join(packageDir, "deps", "node-gyp.log");
   writeFileSync(logFile, build.output);
-  if (build.code !== 0) throw new BackendSetupError(`node-gyp rebuild failed (exit ${build.code}); full log: ${logFile}`);
-  if (!existsSync(bindingPath)) throw new BackendSetupError(`node-gyp finished but ${bindingPath} is missing; log: ${logFile}`);
+  if (build.code !== 0)
+    throw new BackendSetupError(`node-gyp rebuild failed (exit ${build.code}); full log: ${logFile}`);
+  if (!existsSync(bindingPath))
+    throw new BackendSetupError(`node-gyp finished but ${bindingPath} is missing; log: ${logFile}`);
 }
 
 /** node-gyp as shipped with npm (npm exports its path as npm_config_node_gyp when running scripts). */
 function findNodeGyp(): string {
-  const bundled = path.resolve(path.dirname(process.execPath), "../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js");
+  const bundled = path.resolve(
+    path.dirname(process.execPath),
+    "../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js",
+  );
   const script = process.env["npm_config_node_gyp"] ?? bundled;
-  if (!existsSync(script)) throw new BackendSetupError(`node-gyp not found at ${script} (it ships with npm); set npm_config_node_gyp`);
+  if (!existsSync(script))
+    throw new BackendSetupError(`node-gyp not found at ${script} (it ships with npm); set npm_config_node_gyp`);
   return script;
 }
 
@@ -225,7 +264,9 @@ function findNodeGyp(): string {
 function findNodeHeaders(): string {
   const nodeDir = process.env["npm_config_nodedir"] ?? path.resolve(path.dirname(process.execPath), "..");
   if (!existsSync(path.join(nodeDir, "include", "node", "node_api.h"))) {
-    throw new BackendSetupError(`Node.js headers not found in ${nodeDir}/include/node; install them (e.g. apt-get install libnode-dev) or set npm_config_nodedir`);
+    throw new BackendSetupError(
+      `Node.js headers not found in ${nodeDir}/include/node; install them (e.g. apt-get install libnode-dev) or set npm_config_nodedir`,
+    );
   }
   return nodeDir;
 }
@@ -244,7 +285,8 @@ async function checkBinding(projectRoot: string, packageName: string): Promise<B
   try {
     const result = JSON.parse(lastLine(child.stdout)) as { backend: string; tfVersion: string; sum: number };
     if (result.sum !== 100) return { ok: false, reason: `conv2d check gave ${result.sum}, expected 100` };
-    if (result.backend !== "tensorflow") return { ok: false, reason: `backend is '${result.backend}', expected 'tensorflow'` };
+    if (result.backend !== "tensorflow")
+      return { ok: false, reason: `backend is '${result.backend}', expected 'tensorflow'` };
     return { ok: true, tfVersion: result.tfVersion, backend: result.backend };
   } catch {
     return { ok: false, reason: `unexpected output: ${lastLine(child.output)}` };
@@ -264,7 +306,11 @@ interface RunResult {
   readonly output: string;
 }
 
-function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";

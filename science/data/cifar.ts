@@ -75,7 +75,10 @@ export const concatCifarBatches = (batches: ReadonlyArray<CifarBatch>): CifarBat
 
 /** Parses batches.meta.txt: one class name per line, in label order (trailing blank lines ignored). */
 export const parseCifarClassNames = (text: string): string[] => {
-  const names = text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length > 0);
+  const names = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0);
   if (names.length !== CIFAR_CLASS_COUNT) {
     throw new Error(`CIFAR-10: batches.meta.txt lists ${names.length} class names, expected ${CIFAR_CLASS_COUNT}`);
   }

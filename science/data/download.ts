@@ -79,7 +79,11 @@ export const downloadDataset = async (spec: DatasetSpec, dataDir: string): Promi
     if (source.kind === "files") {
       for (const check of bad) {
         const name = path.basename(check.path);
-        await downloadFromMirrors(source.baseUrls.map((base) => `${base}${name}`), check.path, check.file.md5);
+        await downloadFromMirrors(
+          source.baseUrls.map((base) => `${base}${name}`),
+          check.path,
+          check.file.md5,
+        );
       }
     } else {
       const archive = path.resolve(dataDir, source.fileName);

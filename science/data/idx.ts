@@ -43,7 +43,8 @@ export const gunzipIfGzipped = (bytes: Uint8Array): Uint8Array => {
 const readHeader = (bytes: Uint8Array, expectedMagic: number, kind: string): number[] => {
   const dimCount = expectedMagic & 0xff;
   const headerBytes = 4 + 4 * dimCount;
-  const tooShort = () => new Error(`IDX ${kind}: file is ${bytes.length} bytes, shorter than its ${headerBytes}-byte header`);
+  const tooShort = () =>
+    new Error(`IDX ${kind}: file is ${bytes.length} bytes, shorter than its ${headerBytes}-byte header`);
   if (bytes.length < 4) throw tooShort();
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, false);

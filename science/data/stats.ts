@@ -28,7 +28,8 @@ export const channelMeanStd = (pixels: Uint8Array, channels: number): ChannelSta
     throw new Error(`channelMeanStd: ${pixels.length} values is not a positive multiple of ${channels} channels`);
   }
   const count = pixels.length / channels;
-  if (count * 255 * 255 > Number.MAX_SAFE_INTEGER) throw new Error(`channelMeanStd: ${count} values per channel is too many`);
+  if (count * 255 * 255 > Number.MAX_SAFE_INTEGER)
+    throw new Error(`channelMeanStd: ${count} values per channel is too many`);
   const mean: number[] = [];
   const std: number[] = [];
   for (let c = 0; c < channels; c++) {
@@ -53,7 +54,8 @@ export const labelHistogram = (labels: Uint8Array, classCount: number): number[]
   const counts = new Array<number>(classCount).fill(0);
   for (let i = 0; i < labels.length; i++) {
     const label = labels[i] ?? 0;
-    if (label >= classCount) throw new Error(`labelHistogram: label ${label} at index ${i} is not in 0..${classCount - 1}`);
+    if (label >= classCount)
+      throw new Error(`labelHistogram: label ${label} at index ${i} is not in 0..${classCount - 1}`);
     counts[label] = (counts[label] ?? 0) + 1;
   }
   return counts;

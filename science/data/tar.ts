@@ -71,10 +71,7 @@ const paxPath = (body: Buffer): string | undefined => {
  * verified, long names are taken from the ustar prefix field, a pax `path` record or a GNU long-name entry; links,
  * directories and other entry types are skipped. Returns the member names extracted.
  */
-export const extractTarGz = async (
-  archivePath: string,
-  members: ReadonlyMap<string, string>,
-): Promise<string[]> => {
+export const extractTarGz = async (archivePath: string, members: ReadonlyMap<string, string>): Promise<string[]> => {
   // stream.pipeline (not .pipe) so that a read error reaches the iterator and destroy() closes the file.
   const stream = pipelineStreams(createReadStream(archivePath), createGunzip(), () => {});
   const reader = new ByteReader(stream[Symbol.asyncIterator]());

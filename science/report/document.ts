@@ -127,7 +127,10 @@ const htmlTable = ({ header, rows, align }: Table): string => {
 
 /** The SVG document without its XML prolog, ids made unique to the figure, scaled to the page width. */
 const inlineSvg = (svg: string, name: string): string =>
-  prefixSvgIds(svg.replace(/^<\?xml[^>]*>\s*/, ""), name).replace(/^<svg /, '<svg style="max-width: 100%; height: auto" ');
+  prefixSvgIds(svg.replace(/^<\?xml[^>]*>\s*/, ""), name).replace(
+    /^<svg /,
+    '<svg style="max-width: 100%; height: auto" ',
+  );
 
 const STYLE = `
 body { font-family: "DejaVu Sans", Verdana, Arial, sans-serif; max-width: 1320px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
@@ -179,8 +182,10 @@ const bySectionOrder = <T extends { readonly section: number }>(rows: readonly T
   [...rows].sort((a, b) => SECTION_ORDER.indexOf(a.section) - SECTION_ORDER.indexOf(b.section));
 
 /** Per-seed rows of one section (seed not null), for seed spreads of the across-seed values. */
-const perSeed = <T extends { readonly seed: number | null; readonly section: number }>(rows: readonly T[], section: number): T[] =>
-  rows.filter((r) => r.seed !== null && r.section === section);
+const perSeed = <T extends { readonly seed: number | null; readonly section: number }>(
+  rows: readonly T[],
+  section: number,
+): T[] => rows.filter((r) => r.seed !== null && r.section === section);
 
 /** The paper's published d_scaled has two decimals: print it as published. */
 const formatPaperScaledDistance = (x: number | null) => (x === null ? MISSING : x.toFixed(2));
@@ -227,22 +232,29 @@ export const fitTable = (fits: readonly FitRow[]): Table => {
       `${Math.round(confidence * 100)}% CI of a`,
       "R^2",
       "d_scaled, slope fixed at -1",
-      sameSaturatedDepths ? `d_scaled, saturated (mean of deepest ${[...saturatedDepths][0]} L)` : "d_scaled, saturated",
+      sameSaturatedDepths
+        ? `d_scaled, saturated (mean of deepest ${[...saturatedDepths][0]} L)`
+        : "d_scaled, saturated",
       "d saturates from L",
     ],
     align: ["left", "right", "right", "right", "right", "right", "right", "right"],
     rows: means.map((f) => {
       const seeds = perSeed(fits, f.section);
-      const withSeedStd = (mean: number | null, key: "slope" | "scaledDistanceFixedSlope" | "scaledDistanceSaturated") =>
-        formatMeanStd(mean, seedStd(seeds.map((s) => s[key])));
+      const withSeedStd = (
+        mean: number | null,
+        key: "slope" | "scaledDistanceFixedSlope" | "scaledDistanceSaturated",
+      ) => formatMeanStd(mean, seedStd(seeds.map((s) => s[key])));
       return [
         sectionLabel(f.section),
         `${f.depths} (L = ${f.minDepth}..${f.maxDepth})`,
         withSeedStd(f.slope, "slope"),
-        f.slopeCiLow === null || f.slopeCiHigh === null ? MISSING : `[${formatNumber(f.slopeCiLow)}, ${formatNumber(f.slopeCiHigh)}]`,
+        f.slopeCiLow === null || f.slopeCiHigh === null
+          ? MISSING
+          : `[${formatNumber(f.slopeCiLow)}, ${formatNumber(f.slopeCiHigh)}]`,
         formatNumber(f.rSquared),
         withSeedStd(f.scaledDistanceFixedSlope, "scaledDistanceFixedSlope"),
-        withSeedStd(f.scaledDistanceSaturated, "scaledDistanceSaturated") + (sameSaturatedDepths ? "" : ` (deepest ${f.saturatedDepths} L)`),
+        withSeedStd(f.scaledDistanceSaturated, "scaledDistanceSaturated") +
+          (sameSaturatedDepths ? "" : ` (deepest ${f.saturatedDepths} L)`),
         f.distanceSaturationDepth === null ? `not by L = ${f.maxDepth}` : String(f.distanceSaturationDepth),
       ];
     }),
@@ -328,11 +340,20 @@ const SCHEDULES: Readonly<Record<string, string>> = {
 /** The backend a train node ran on, from its manifest's runtime record. */
 export const describeBackendRuntime = (runtime: Readonly<Record<string, unknown>>): string => {
   const b = runtime.backend as
-    | { name?: string; tensorflow?: string; tfjs?: string; threads?: { intraOp?: number; interOp?: number }; deterministic?: boolean }
+    | {
+        name?: string;
+        tensorflow?: string;
+        tfjs?: string;
+        threads?: { intraOp?: number; interOp?: number };
+        deterministic?: boolean;
+      }
     | undefined;
   if (b === undefined || b.name === undefined) return "not recorded";
   const library = b.name === "cpu" ? `tfjs ${b.tfjs ?? "?"}, pure JS` : `TensorFlow ${b.tensorflow ?? "?"}`;
-  const threads = b.threads === undefined ? "" : `, ${b.threads.intraOp ?? "?"} intra-op / ${b.threads.interOp ?? "?"} inter-op threads`;
+  const threads =
+    b.threads === undefined
+      ? ""
+      : `, ${b.threads.intraOp ?? "?"} intra-op / ${b.threads.interOp ?? "?"} inter-op threads`;
   return `${b.name} (${library}${threads}${b.deterministic === true ? ", deterministic ops" : ""})`;
 };
 
@@ -362,7 +383,10 @@ export const configurationTable = (facts: ConfigurationFacts): Table => {
     ["augmentation", across((r) => (r.params.augment ? "4-pixel padding, random crop, horizontal flip" : "none"))],
     ["seeds", seeds.join(", ")],
     ["depths L (blocks per section; 3 sections)", depths.join(", ")],
-    ["probe images (test set)", facts.probeImages.length === 0 ? MISSING : [...new Set(facts.probeImages)].map(formatCount).join(", ")],
+    [
+      "probe images (test set)",
+      facts.probeImages.length === 0 ? MISSING : [...new Set(facts.probeImages)].map(formatCount).join(", "),
+    ],
     ["stop-rule threshold eps", String(facts.eps)],
     ["saturation tolerance of d", fit === undefined ? MISSING : String(fit.saturationTolerance)],
     ["backend", across((r) => describeBackendRuntime(r.runtime))],

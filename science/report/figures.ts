@@ -152,7 +152,13 @@ const byDepthThenSection = <T extends { readonly depth: number; readonly section
   [...rows].sort((a, b) => a.depth - b.depth || SECTION_ORDER.indexOf(a.section) - SECTION_ORDER.indexOf(b.section));
 
 /** Error bars (rules from low to high) for the points that have a seed spread; none with a single seed. */
-const errorBarLayers = (rows: ReadonlyArray<{ readonly low: number | null }>, x: object, y: object, y2: object, color: object | null) =>
+const errorBarLayers = (
+  rows: ReadonlyArray<{ readonly low: number | null }>,
+  x: object,
+  y: object,
+  y2: object,
+  color: object | null,
+) =>
   rows.some((r) => r.low !== null)
     ? [
         {
@@ -190,7 +196,13 @@ export const testErrorFigure = (
   const points = testErrorPoints(sections);
   const seeds = Math.max(0, ...points.map((p) => p.seeds));
   const x = depthAxis(points.map((p) => p.L));
-  const y = { field: "value", type: "quantitative", title: "test error", axis: { format: ".1%" }, scale: { zero: true } };
+  const y = {
+    field: "value",
+    type: "quantitative",
+    title: "test error",
+    axis: { format: ".1%" },
+    scale: { zero: true },
+  };
   const bound = paperBound === null ? [] : [{ bound: paperBound, label: `paper: well under ${100 * paperBound}%` }];
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
@@ -251,7 +263,14 @@ export const sectionPoints = (sections: readonly SectionSeedSummaryRow[], measur
   byDepthThenSection(sections).flatMap((r) => {
     const value = r[measure];
     if (value === null) return [];
-    return [{ L: r.depth, section: r.section, sectionLabel: sectionLabel(r.section), ...spread(value, r[SECTION_MEASURES[measure].std]) }];
+    return [
+      {
+        L: r.depth,
+        section: r.section,
+        sectionLabel: sectionLabel(r.section),
+        ...spread(value, r[SECTION_MEASURES[measure].std]),
+      },
+    ];
   });
 
 export const sectionMeasureFigure = (
@@ -267,7 +286,10 @@ export const sectionMeasureFigure = (
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     config: CONFIG,
-    title: { text: title, subtitle: seeds > 1 ? `${subtitle}; mean over ${seeds} seeds, error bars +- one seed std` : subtitle },
+    title: {
+      text: title,
+      subtitle: seeds > 1 ? `${subtitle}; mean over ${seeds} seeds, error bars +- one seed std` : subtitle,
+    },
     ...PANEL,
     data: { values: points },
     layer: [
@@ -307,15 +329,29 @@ export const powerLawPoints = (fits: readonly FitRow[], depths: readonly number[
     const { slope, intercept } = fit;
     return sorted
       .filter((L) => L >= fit.minDepth && L <= fit.maxDepth)
-      .map((L) => ({ L, section, sectionLabel: sectionLabel(section), fitted: Math.exp(intercept) * L ** slope, slope, intercept }));
+      .map((L) => ({
+        L,
+        section,
+        sectionLabel: sectionLabel(section),
+        fitted: Math.exp(intercept) * L ** slope,
+        slope,
+        intercept,
+      }));
   });
 };
 
-export const powerLawFigure = (sections: readonly SectionSeedSummaryRow[], fits: readonly FitRow[], eps: number): TopLevelSpec => {
+export const powerLawFigure = (
+  sections: readonly SectionSeedSummaryRow[],
+  fits: readonly FitRow[],
+  eps: number,
+): TopLevelSpec => {
   // Log axes: only positive values (the fit leaves out the others too); error bars only where low > 0.
   const points = sectionPoints(sections, "meanScaledPerturbation").filter((p) => p.value > 0);
   const bars = points.map((p) => (p.low !== null && p.low > 0 ? p : { ...p, low: null, high: null }));
-  const fitted = powerLawPoints(fits, sections.map((r) => r.depth));
+  const fitted = powerLawPoints(
+    fits,
+    sections.map((r) => r.depth),
+  );
   const depths = points.map((p) => p.L);
   const seeds = Math.max(0, ...sections.map((r) => r.seeds));
   const x = depthAxis(depths);
@@ -338,7 +374,9 @@ export const powerLawFigure = (sections: readonly SectionSeedSummaryRow[], fits:
       subtitle: [
         `points: measured${seeds > 1 ? ` (mean over ${seeds} seeds +- seed std)` : ""}; dashed: fitted power law exp(b) L^a; ` +
           `grey: eps = ${eps}; whole network: d_scaled/(3L)`,
-        exponents.length === 0 ? "no power law fitted (fewer than 2 depths)" : `fitted exponents a (hypothesis -1): ${exponents.join(", ")}`,
+        exponents.length === 0
+          ? "no power law fitted (fewer than 2 depths)"
+          : `fitted exponents a (hypothesis -1): ${exponents.join(", ")}`,
       ],
     },
     ...PANEL,
@@ -348,7 +386,10 @@ export const powerLawFigure = (sections: readonly SectionSeedSummaryRow[], fits:
         // Labelled at the shallowest depth, where the measured points lie far above eps.
         data: { values: [{ eps, label: `eps = ${eps}`, L: depths.length === 0 ? 1 : Math.min(...depths) }] },
         layer: [
-          { mark: { type: "rule", color: "#888", strokeDash: [2, 3], strokeWidth: 1.5 }, encoding: { y: { ...y, field: "eps" } } },
+          {
+            mark: { type: "rule", color: "#888", strokeDash: [2, 3], strokeWidth: 1.5 },
+            encoding: { y: { ...y, field: "eps" } },
+          },
           {
             mark: { type: "text", color: "#555", align: "left", baseline: "bottom", dy: -3, fontSize: 11 },
             encoding: { x: { ...x, field: "L" }, y: { ...y, field: "eps" }, text: { field: "label" } },
@@ -370,7 +411,10 @@ export const powerLawFigure = (sections: readonly SectionSeedSummaryRow[], fits:
         name: "measured",
         data: { values: bars },
         layer: [
-          { mark: { type: "point", filled: true, opacity: 1, size: 45 }, encoding: { x, y: { ...y, field: "value" }, color: sectionColor } },
+          {
+            mark: { type: "point", filled: true, opacity: 1, size: 45 },
+            encoding: { x, y: { ...y, field: "value" }, color: sectionColor },
+          },
           ...errorBarLayers(bars, x, { ...y, field: "low" }, { field: "high" }, sectionColor),
         ],
       },
@@ -521,7 +565,11 @@ export const blockSmallMultiplesFigure = (
 };
 
 /** Overlay: all curves of a section on one axis, one discrete colour per L. */
-export const blockOverlayFigure = (blocks: readonly BlockSeedSummaryRow[], measure: BlockMeasure, figure: number): TopLevelSpec => {
+export const blockOverlayFigure = (
+  blocks: readonly BlockSeedSummaryRow[],
+  measure: BlockMeasure,
+  figure: number,
+): TopLevelSpec => {
   const points = blockCurvePoints(blocks, measure);
   const depthCount = new Set(points.map((p) => p.L)).size;
   const seeds = Math.max(0, ...blocks.map((b) => b.seeds));
@@ -692,14 +740,20 @@ export const paperFigures = (input: FigureInputs): FigureSpec[] => {
     {
       name: "fig3-distance",
       title: "Figure 3: computational distance",
-      caption: "Computational distance d (sum over a section's blocks of the mean absolute perturbation) against L; the whole network sums the three sections.",
+      caption:
+        "Computational distance d (sum over a section's blocks of the mean absolute perturbation) against L; the whole network sums the three sections.",
       spec: sectionMeasureFigure(s, "distance", "Figure 3: computational distance d against depth", perSection),
     },
     {
       name: "fig4-mean-perturbation",
       title: "Figure 4: mean perturbation",
       caption: "Mean absolute perturbation d/L per block against L (whole network: d/(3L)).",
-      spec: sectionMeasureFigure(s, "meanPerturbation", "Figure 4: mean perturbation d/L against depth", `${perSection} (d/(3L))`),
+      spec: sectionMeasureFigure(
+        s,
+        "meanPerturbation",
+        "Figure 4: mean perturbation d/L against depth",
+        `${perSection} (d/(3L))`,
+      ),
     },
     {
       name: "fig5-scaled-per-depth",
@@ -718,7 +772,8 @@ export const paperFigures = (input: FigureInputs): FigureSpec[] => {
     {
       name: "fig6-scaled-distance",
       title: "Figure 6: scaled distance",
-      caption: "Scaled computational distance d_scaled (sum over a section's blocks of the mean scaled perturbation) against L.",
+      caption:
+        "Scaled computational distance d_scaled (sum over a section's blocks of the mean scaled perturbation) against L.",
       spec: sectionMeasureFigure(s, "scaledDistance", "Figure 6: scaled distance d_scaled against depth", perSection),
     },
     {

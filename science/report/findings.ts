@@ -150,9 +150,10 @@ export const scaledDistanceFindings = (input: FindingsInput): ScaledDistanceFind
     const f = meanFit(input.fits, section);
     if (f === undefined) return [];
     const predict = (d: number | null) => (d === null ? null : predictedDepth(d, input.eps));
-    const [before, deepest] = curve(input.sectionsAcrossSeeds, section).slice(-2).map((r) => r.scaledDistance);
-    const stillRising =
-      before != null && deepest != null && deepest > before * (1 + f.saturationTolerance);
+    const [before, deepest] = curve(input.sectionsAcrossSeeds, section)
+      .slice(-2)
+      .map((r) => r.scaledDistance);
+    const stillRising = before != null && deepest != null && deepest > before * (1 + f.saturationTolerance);
     return [
       {
         section,
@@ -194,10 +195,7 @@ export interface EmpiricalDepthFinding {
    * consistent when the paper's depth is beyond L_max too, later than the paper otherwise.
    */
   readonly verdict:
-    | "agrees"
-    | "earlier than the paper"
-    | "later than the paper"
-    | "not reached, consistent with the paper";
+    "agrees" | "earlier than the paper" | "later than the paper" | "not reached, consistent with the paper";
 }
 
 export const empiricalDepthFindings = (input: FindingsInput): EmpiricalDepthFinding[] => {

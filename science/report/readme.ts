@@ -106,8 +106,7 @@ export const readmeBlock = (input: ReadmeBlockInput): string => {
         `[${input.reportDir}/report.md](${input.reportDir}/report.md)):`,
     },
   ];
-  const generated =
-    `<!-- generated from ${input.reportDir}'s tables by scripts/readme-report.ts; do not edit by hand -->`;
+  const generated = `<!-- generated from ${input.reportDir}'s tables by scripts/readme-report.ts; do not edit by hand -->`;
   return [start, generated, toMarkdown(blocks).trimEnd(), "", "```sh", input.command, "```", end].join("\n");
 };
 

@@ -26,7 +26,8 @@ interface TextItem {
  * pads every chart with wide margins. Headless, measure with DejaVu Sans's real advance widths instead (what the
  * PNG renderer draws with); a label vega truncates to `limit` is at most that wide.
  */
-const textMetrics = (vega as unknown as { textMetrics: { width: (item: TextItem, text: unknown) => number } }).textMetrics;
+const textMetrics = (vega as unknown as { textMetrics: { width: (item: TextItem, text: unknown) => number } })
+  .textMetrics;
 textMetrics.width = (item, text) => {
   const fontSize = item.fontSize == null ? 11 : Number(item.fontSize) || 0;
   const bold = item.fontWeight === "bold" || Number(item.fontWeight) >= 600;

@@ -2,13 +2,7 @@
  * The whole report from the analysis rows: the figures rendered to SVG and PNG, and report.md / report.html with
  * the configuration and the tables. Returns the files' names and bytes; the caller decides where they go.
  */
-import type {
-  BlockSeedSummaryRow,
-  FitRow,
-  SectionSeedSummaryRow,
-  SectionStatsRow,
-  StopRuleRow,
-} from "../analysis.ts";
+import type { BlockSeedSummaryRow, FitRow, SectionSeedSummaryRow, SectionStatsRow, StopRuleRow } from "../analysis.ts";
 import {
   configurationTable,
   fitTable,
@@ -51,7 +45,10 @@ export interface ReportFile {
 export const REPORT_DOCUMENTS = ["report.md", "report.html"] as const;
 
 /** The document blocks around the rendered figures (looked up by file stem). */
-export const reportBlocks = (input: ReportInput, figures: ReadonlyMap<string, FigureSpec & { readonly svg: string }>): Block[] => {
+export const reportBlocks = (
+  input: ReportInput,
+  figures: ReadonlyMap<string, FigureSpec & { readonly svg: string }>,
+): Block[] => {
   const figure = (name: string): Block => {
     const f = figures.get(name);
     if (f === undefined) throw new Error(`no figure ${name}`);
@@ -102,7 +99,7 @@ export const reportBlocks = (input: ReportInput, figures: ReadonlyMap<string, Fi
       kind: "paragraph",
       text:
         `Predicted L = ceil(d_scaled / eps) with d_scaled from the ${estimator} estimate (whole network: ceil(d_scaled / (3 eps))); ` +
-        "empirical L = the smallest trained L whose mean scaled perturbation is below eps (\"> L\" when no trained depth " +
+        'empirical L = the smallest trained L whose mean scaled perturbation is below eps ("> L" when no trained depth ' +
         "reaches it). The paper's predicted L is computed the same way from its published d_scaled.",
     },
     { kind: "table", table: stopRuleTable(input.rules) },
