@@ -1,10 +1,11 @@
 // Whether dist/pipeline.mjs, the esbuild bundle of the CLI (scripts/build.ts), may run in place of the sources.
 //
-// dist/pipeline.sources.json lists every file the bundle was built from ({ files: { path: { size, mtimeMs, sha256 } } },
-// the bytes the build read). Each is stat'ed: the same size and mtime means unchanged, like git's index; a file whose
-// stat differs is hashed and compared, so a mere touch or a checkout back and forth does not cost the bundle. A file
-// that is gone, or a new import (which can only appear through an edit to a listed file), makes the bundle stale.
-// About 130 stat calls, 1-2 ms. Plain JavaScript: bin/pipeline.mjs runs it before anything is compiled.
+// dist/pipeline.sources.json lists every file the bundle was built from
+// ({ files: { path: { size, mtimeMs, sha256 } } }, the bytes the build read). Each is stat'ed: the same size and mtime
+// means unchanged, like git's index; a file whose stat differs is hashed and compared, so a mere touch or a checkout
+// back and forth does not cost the bundle. A file that is gone, or a new import (which can only appear through an edit
+// to a listed file), makes the bundle stale. About 130 stat calls, 1-2 ms. Plain JavaScript: bin/pipeline.mjs runs it
+// before anything is compiled.
 import { readFileSync, statSync } from "node:fs";
 
 /**

@@ -55,12 +55,15 @@ export async function fsyncPath(file: string): Promise<void> {
 /** Makes a directory's entries (creations, renames, unlinks) durable. */
 export const fsyncDir = fsyncPath;
 
-/** A short, filename-safe tag of this machine, so that pids recorded in names are only interpreted on the host that owns them. */
+/**
+ * A short, filename-safe tag of this machine, so that pids recorded in names are only interpreted on the host that owns
+ * them.
+ */
 export const HOST_TAG = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
 
 /**
- * A unique temp name `<hostTag>.<pid>.<random>[.<label>]`: the owner (host, pid) is recoverable with {@link parseTempName},
- * which is how stale temp entries of killed processes are recognised.
+ * A unique temp name `<hostTag>.<pid>.<random>[.<label>]`: the owner (host, pid) is recoverable with
+ * {@link parseTempName}, which is how stale temp entries of killed processes are recognised.
  */
 export function tempName(label?: string): string {
   const safeLabel = label === undefined ? "" : "." + label.replace(/[^A-Za-z0-9_-]+/g, "_").slice(0, 60);

@@ -1,12 +1,13 @@
 /**
  * Exclusive cross-process file locks that survive kill -9.
  *
- * A lock is the file `<lockPath>` holding `{ pid, host, startedAt }`. It is created by writing the content to a temp file
- * and hard-linking it into place: link() fails with EEXIST if the lock exists, and the lock never appears half-written.
- * A lock whose holder runs on this host and whose pid is dead is stale and gets broken (see {@link breakStaleLock}).
- * Holders on another host cannot be checked and are always waited for.
+ * A lock is the file `<lockPath>` holding `{ pid, host, startedAt }`. It is created by writing the content to a temp
+ * file and hard-linking it into place: link() fails with EEXIST if the lock exists, and the lock never appears
+ * half-written. A lock whose holder runs on this host and whose pid is dead is stale and gets broken (see
+ * {@link breakStaleLock}). Holders on another host cannot be checked and are always waited for.
  *
- * Within one process, callers of the same lock queue in memory first, so they are handed the lock in order without polling.
+ * Within one process, callers of the same lock queue in memory first, so they are handed the lock in order without
+ * polling.
  */
 import { hostname } from "node:os";
 import * as fs from "node:fs/promises";
@@ -31,7 +32,10 @@ export interface LockOptions {
 /** Releases a lock; calling it more than once is harmless. */
 export type Release = () => Promise<void>;
 
-/** In-process wait queues by lock path: the promise the last caller waits on, and how many callers hold or await the lock. */
+/**
+ * In-process wait queues by lock path: the promise the last caller waits on, and how many callers hold or await the
+ * lock.
+ */
 const localQueues = new Map<string, { tail: Promise<void>; pending: number }>();
 
 /** Waits for this process's earlier callers of the same lock; resolves to the function that lets the next one in. */
@@ -72,7 +76,10 @@ function abortable<A>(promise: Promise<A>, signal: AbortSignal | undefined): Pro
   });
 }
 
-/** The holder recorded in a lock file with its inode, or undefined if it vanished; unparseable content yields holder undefined. */
+/**
+ * The holder recorded in a lock file with its inode, or undefined if it vanished; unparseable content yields holder
+ * undefined.
+ */
 async function readHolder(
   lockPath: string,
 ): Promise<{ readonly ino: bigint; readonly holder: LockHolder | undefined } | undefined> {
@@ -100,7 +107,9 @@ function parseHolder(text: string): LockHolder | undefined {
   }
 }
 
-/** A holder is stale when it runs on this host and its pid is dead; garbage content (never written by us) is stale too. */
+/**
+ * A holder is stale when it runs on this host and its pid is dead; garbage content (never written by us) is stale too.
+ */
 const isStale = (holder: LockHolder | undefined): boolean =>
   holder === undefined || (holder.host === hostname() && !isPidAlive(holder.pid));
 

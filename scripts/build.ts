@@ -50,7 +50,9 @@ export interface SourcesManifest {
 }
 
 export interface BuildOptions {
-  /** Where the bundle goes (default <root>/dist). Files in it that this build did not write are removed after a week. */
+  /**
+   * Where the bundle goes (default <root>/dist). Files in it that this build did not write are removed after a week.
+   */
   readonly outDir?: string;
   /** The checkout whose sources are bundled (default this one). */
   readonly root?: string;

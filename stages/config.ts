@@ -75,9 +75,10 @@ export const PRESETS = {
   },
   /**
    * The strongest result one 2-core CPU machine gives in about 2.5 hours (docs/reports/mnist-cpu): all 60,000 MNIST
-   * training images at the paper's batch size (128), 3 epochs of cosine decay, L = 1, 2, 4, ..., 32 (log-spaced), probed
-   * over all 10,000 test images. The estimator (benchmarks/lib/estimate.ts, `npm run estimate -- --preset mnist-cpu`)
-   * puts it at about 2.5 h: the epochs are the least that converge, the depths the most that then fit.
+   * training images at the paper's batch size (128), 3 epochs of cosine decay, L = 1, 2, 4, ..., 32 (log-spaced),
+   * probed over all 10,000 test images. The estimator (benchmarks/lib/estimate.ts,
+   * `npm run estimate -- --preset mnist-cpu`) puts it at about 2.5 h: the epochs are the least that converge, the
+   * depths the most that then fit.
    */
   "mnist-cpu": {
     datasets: ["mnist"],

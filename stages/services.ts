@@ -40,7 +40,9 @@ export const backendRecord = (b: BackendInfo) => ({
   env: b.env,
 });
 
-/** One line saying which backend runs, e.g. `backend tensorflow (TensorFlow 2.21.0, 2 intra-op / 1 inter-op threads)`. */
+/**
+ * One line saying which backend runs, e.g. `backend tensorflow (TensorFlow 2.21.0, 2 intra-op / 1 inter-op threads)`.
+ */
 export const describeBackend = (b: BackendInfo) =>
   `backend ${b.name} (${b.name === "cpu" ? `tfjs ${b.tfjsVersion}, pure JS` : `TensorFlow ${b.tfVersion}`}, ` +
   `${b.threads.intraOp} intra-op / ${b.threads.interOp} inter-op threads${b.deterministic ? ", deterministic ops" : ""})`;

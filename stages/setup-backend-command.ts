@@ -1,4 +1,7 @@
-/** `pipeline setup-backend [--from-wheel PATH|--pip] [--gpu] [--force]`: builds the native TensorFlow.js binding offline. */
+/**
+ * `pipeline setup-backend [--from-wheel PATH|--pip] [--gpu] [--force]`: builds the native TensorFlow.js binding
+ * offline.
+ */
 import { parseArgs } from "node:util";
 import type { PipelineCommand } from "../pipeline/definition.ts";
 

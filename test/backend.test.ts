@@ -255,7 +255,10 @@ describe.skipIf(!bindingBuilt)("native TensorFlow backend (needs `npx pipeline s
   });
 });
 
-/** Conv -> batch norm -> pool -> residual conv -> dense -> softmax cross-entropy; prints loss and a hash of the loss and all gradients. */
+/**
+ * Conv -> batch norm -> pool -> residual conv -> dense -> softmax cross-entropy; prints loss and a hash of the loss and
+ * all gradients.
+ */
 const CONV_NET_HASH = `
   const { tf } = await selectBackend("tensorflow");
   const x = tf.randomNormal([16, 12, 12, 1], 0, 1, "float32", 1);
@@ -274,7 +277,10 @@ const CONV_NET_HASH = `
   for (const name of Object.keys(grads).sort()) hash.update(Buffer.from(grads[name].dataSync().buffer));
   console.log(JSON.stringify({ loss: value.dataSync()[0], hash: hash.digest("hex") }));`;
 
-/** Runs an ES module snippet in a fresh node (with tsx) that has selectBackend, readdirSync and createHash in scope; returns its last stdout line. */
+/**
+ * Runs an ES module snippet in a fresh node (with tsx) that has selectBackend, readdirSync and createHash in scope;
+ * returns its last stdout line.
+ */
 function runWithSelect(body: string, extraEnv: Record<string, string>): Promise<string> {
   const script = `
     import { selectBackend } from ${JSON.stringify(selectModule)};

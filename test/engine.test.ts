@@ -298,7 +298,9 @@ const spawnCli = (args: string[], env: Record<string, string> = {}) => {
   child.stdout.on("data", (d) => ((out += d), notify()));
   child.stderr.on("data", (d) => ((err += d), notify()));
   const exited = new Promise<number | null>((done) => child.on("close", (code) => (notify(), done(code))));
-  /** Resolves with the first stderr line matching `pattern`; rejects after `timeoutMs` or when the child exits first. */
+  /**
+   * Resolves with the first stderr line matching `pattern`; rejects after `timeoutMs` or when the child exits first.
+   */
   const waitFor = (pattern: RegExp, timeoutMs = 60_000) =>
     new Promise<string>((resolve, reject) => {
       const timer = setTimeout(

@@ -2,9 +2,9 @@
  * Replay's comparison: each replayed node against its reference, the lock file's hashes or the current cache's files.
  *
  * Comparing with the current cache never trusts (or quarantines) what is there: the reference chain is followed through
- * the stored manifests (the planner's "recorded" mode), and each reference artifact is compared by re-hashing its file's
- * bytes, so a cached file that was changed on disk after it was committed (a flipped byte) shows up as a mismatch
- * instead of being recomputed away.
+ * the stored manifests (the planner's "recorded" mode), and each reference artifact is compared by re-hashing its
+ * file's bytes, so a cached file that was changed on disk after it was committed (a flipped byte) shows up as a
+ * mismatch instead of being recomputed away.
  */
 import { join } from "node:path";
 import { Effect } from "effect";

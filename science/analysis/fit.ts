@@ -64,7 +64,9 @@ export const FitRowSchema = Schema.Struct({
   minDepth: Int32,
   /** Largest trained depth in the curve. */
   maxDepth: Int32,
-  /** Exponent of the power law (OLS slope of log mean scaled perturbation on log L); hypothesis -1. Null below 2 depths. */
+  /**
+   * Exponent of the power law (OLS slope of log mean scaled perturbation on log L); hypothesis -1. Null below 2 depths.
+   */
   slope: Schema.NullOr(Double),
   /** OLS intercept of the log-log fit. */
   intercept: Schema.NullOr(Double),

@@ -17,7 +17,9 @@ import { fileURLToPath } from "node:url";
 import type * as tfjs from "@tensorflow/tfjs";
 import { expectedBindingPath } from "./setup.ts";
 
-/** The TensorFlow.js module, typed as a namespace import like science/resnet.ts's TF, so either passes for the other. */
+/**
+ * The TensorFlow.js module, typed as a namespace import like science/resnet.ts's TF, so either passes for the other.
+ */
 export type Tf = typeof tfjs;
 export type BackendName = "tensorflow-gpu" | "tensorflow" | "cpu";
 export type NativeBackendName = Exclude<BackendName, "cpu">;
@@ -51,7 +53,9 @@ export interface LoadedTf {
 
 /** What selection needs to know about this machine; fakes replace it in tests. */
 export interface BackendProbe {
-  /** Why this native backend cannot be used here, or undefined if it can. Must not load TensorFlow into this process. */
+  /**
+   * Why this native backend cannot be used here, or undefined if it can. Must not load TensorFlow into this process.
+   */
   nativeUnavailable(name: NativeBackendName): Promise<string | undefined>;
   /** Loads the native package into this process (the environment is already configured). */
   loadNative(name: NativeBackendName): Promise<LoadedTf>;

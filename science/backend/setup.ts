@@ -260,7 +260,10 @@ function findNodeGyp(): string {
   return script;
 }
 
-/** This Node's own headers, so the build never downloads them: npm_config_nodedir, else the install prefix of the running node. */
+/**
+ * This Node's own headers, so the build never downloads them: npm_config_nodedir, else the install prefix of the
+ * running node.
+ */
 function findNodeHeaders(): string {
   const nodeDir = process.env["npm_config_nodedir"] ?? path.resolve(path.dirname(process.execPath), "..");
   if (!existsSync(path.join(nodeDir, "include", "node", "node_api.h"))) {

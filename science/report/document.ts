@@ -317,7 +317,9 @@ export const formatDepths = (depths: readonly number[], trained: readonly number
   return contiguous ? `${sorted[0]}..${sorted[sorted.length - 1]}` : sorted.join(", ");
 };
 
-/** One value when every run agrees, else each value with the depths it applies to ("128 (L = 2..60); 64 (L = 70..100)"). */
+/**
+ * One value when every run agrees, else each value with the depths it applies to ("128 (L = 2..60); 64 (L = 70..100)").
+ */
 export const describeAcrossRuns = (runs: readonly TrainRun[], describe: (run: TrainRun) => string): string => {
   const depthsByValue = new Map<string, number[]>();
   for (const run of runs) {

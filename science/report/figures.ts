@@ -693,7 +693,10 @@ export interface FigureInputs {
   readonly paperTestErrorBound: number | null;
 }
 
-/** File stems of the figures, in the order `paperFigures` returns them (the report stage declares one .svg and one .png each). */
+/**
+ * File stems of the figures, in the order `paperFigures` returns them (the report stage declares one .svg and one .png
+ * each).
+ */
 export const FIGURE_NAMES = [
   "fig1-test-error",
   "fig2-abs-per-depth",
