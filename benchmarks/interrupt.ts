@@ -99,7 +99,7 @@ async function interruptedRun(
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   let firstEpoch: number | undefined;
   let lastStep = "";
-  let sentAt: number | undefined;
+  let sentAt: number | undefined = undefined; // set when SIGINT is sent; the line handlers read it before that
   let handlerAt: number | undefined;
   let announceFirstStep: () => void = () => {};
   const firstStep = new Promise<void>((resolve) => (announceFirstStep = resolve));

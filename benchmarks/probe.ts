@@ -20,7 +20,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { selectBackend } from "../science/backend/select.ts";
 import { probeBatches } from "../science/probe.ts";
-import { createResNet, toModelInput, type ResNet, type TF } from "../science/resnet.ts";
+import { createResNet, toModelInput, type ResNet } from "../science/resnet.ts";
 import {
   countOption,
   PeakMemory,

@@ -18,7 +18,7 @@
  */
 import { availableParallelism, loadavg } from "node:os";
 import { selectBackend } from "../science/backend/select.ts";
-import { createResNet, type TF } from "../science/resnet.ts";
+import { createResNet } from "../science/resnet.ts";
 import { createTrainingModel, trainingEvents, type TrainOptions } from "../science/training.ts";
 import {
   countOption,

@@ -1,4 +1,7 @@
-/** Configuration assembly: defaults <- preset <- config file <- definition flags <- `--set key=value`, then schema decoding. */
+/**
+ * Configuration assembly: defaults <- preset <- config file <- definition flags <- `--set key=value`, then schema
+ * decoding.
+ */
 import { readFileSync } from "node:fs";
 import { Data, Either, ParseResult, Schema } from "effect";
 import type { OptionValues, PipelineDefinition } from "./definition.ts";
@@ -28,7 +31,7 @@ export const parseAssignment = (assignment: string): Json => {
   if (path.some((p) => p === ""))
     throw new ConfigError({ message: `--set has an empty key segment in "${assignment}"` });
   const raw = assignment.slice(eq + 1);
-  let value: unknown = raw;
+  let value: unknown;
   try {
     value = JSON.parse(raw);
   } catch {

@@ -9,7 +9,7 @@ import type { PipelineDefinition } from "../pipeline/definition.ts";
 import { writeParquet } from "../pipeline/parquet.ts";
 import type { LockFile } from "../pipeline/replay/lockfile.ts";
 import { diffParquet } from "../pipeline/replay/parquet-diff.ts";
-import { defineStage, dependOn, StageIO, type AnyStage } from "../pipeline/stage.ts";
+import { defineStage, dependOn, StageIO } from "../pipeline/stage.ts";
 import { Double, Int32, Int64, table, Utf8, volatileTable } from "../pipeline/table.ts";
 import { fakePipeline, fakeStages, runCounts, total, type FakeConfig, type FakeEnv } from "./fixtures/fake-pipeline.ts";
 import { capture } from "./fixtures/capture.ts";
@@ -299,7 +299,10 @@ const clock = defineStage({
     }),
 });
 
-/** The fake pipeline plus `clock`, an option that changes the configuration (--only) and an environment one (--data-dir). */
+/**
+ * The fake pipeline plus `clock`, an option that changes the configuration (--only) and an environment one
+ * (--data-dir).
+ */
 const extendedPipeline = (): PipelineDefinition<FakeConfig, FakeEnv> => ({
   ...fakePipeline(dir),
   stages: [...fakeStages, clock],

@@ -6,7 +6,7 @@
 import { writeFile } from "node:fs/promises";
 import { Effect, Layer, Schema } from "effect";
 import type { PipelineDefinition } from "../../pipeline/definition.ts";
-import { dependOn, StageIO, type Dependency, type AnyStage, type OutputSpec } from "../../pipeline/stage.ts";
+import { dependOn, StageIO, type AnyStage } from "../../pipeline/stage.ts";
 import { Int32, table, type Cell, type ColumnType } from "../../pipeline/table.ts";
 
 const dummyCell = (type: ColumnType): Cell =>

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { readParquet, readParquetBatches, writeParquet } from "../../pipeline/parquet.ts";
 import { selectBackend } from "../../science/backend/select.ts";
-import { createResNet, type ResNet, type TF } from "../../science/resnet.ts";
+import { createResNet, type ResNet } from "../../science/resnet.ts";
 import { epochPlan, learningRateAt, trainModel } from "../../science/training.ts";
 import { duckdbCheck, readCheck, runIoBenchmark } from "../io.ts";
 import type { ProbeResult } from "../probe.ts";
