@@ -1,9 +1,10 @@
 /**
- * The content-addressed artifact store: one directory per node key, published atomically, verified before it is trusted.
+ * The content-addressed artifact store: one directory per node key, published atomically, verified before it is
+ * trusted.
  *
  * Layout under the root:
  *   objects/<key>/manifest.json + artifact files   a committed node (key = 64-hex sha256 chosen by the engine)
- *   refs/<stage>/<refDigest>.json                  { nodeId, key, updatedAt }: the last key committed for a stage + ref digest
+ *   refs/<stage>/<refDigest>.json                  { nodeId, key, updatedAt } of the last commit per stage + ref digest
  *   locks/<key>.lock                               per-key cross-process locks ({ pid, host, startedAt })
  *   tmp/                                           staging dirs and temp files, named after their owner's host and pid
  *   scratch/<key>/                                 durable per-node scratch (e.g. checkpoints), removed after a commit
@@ -56,7 +57,8 @@ export class ArtifactStore {
   /** Opens (creating if needed) the store at `root`, and removes tmp/ leftovers of dead processes. */
   static async open(root: string, options: StoreOptions = {}): Promise<ArtifactStore> {
     const store = new ArtifactStore(path.resolve(root), options);
-    for (const dir of Object.values(store.paths)) await fs.mkdir(dir, { recursive: true });
+    const paths: Readonly<Record<keyof StorePaths, string>> = store.paths;
+    for (const dir of Object.values(paths)) await fs.mkdir(dir, { recursive: true });
     await cleanTmp(store.layout);
     return store;
   }
@@ -66,12 +68,12 @@ export class ArtifactStore {
   }
 
   /**
-   * Finds a committed, intact object. A hit means manifest.json parses and names this key, and every artifact exists as a
-   * regular file with the recorded size and sha256. The hash is skipped for files whose (size, mtime, ctime, inode) match
-   * verified/<key>.json, written after the last successful hash; `full` forces re-hashing every file.
+   * Finds a committed, intact object. A hit means manifest.json parses and names this key, and every artifact exists as
+   * a regular file with the recorded size and sha256. The hash is skipped for files whose (size, mtime, ctime, inode)
+   * match verified/<key>.json, written after the last successful hash; `full` forces re-hashing every file.
    *
-   * Anything else found in objects/<key> (missing or invalid manifest.json included) is corrupt: the directory is moved to
-   * quarantine/ and a one-line reason returned, so the next lookup is a miss.
+   * Anything else found in objects/<key> (missing or invalid manifest.json included) is corrupt: the directory is moved
+   * to quarantine/ and a one-line reason returned, so the next lookup is a miss.
    */
   async lookup(key: string, options: { readonly full?: boolean } = {}): Promise<Lookup> {
     return (
@@ -183,7 +185,9 @@ export class ArtifactStore {
     return "manifest" in parsed && parsed.manifest.key === key ? parsed.manifest : undefined;
   }
 
-  /** Manifests of all objects, unverified (for inspect), plus the entries of objects/ that could not be read and why. */
+  /**
+   * Manifests of all objects, unverified (for inspect), plus the entries of objects/ that could not be read and why.
+   */
   async list(): Promise<{ manifests: Manifest[]; unreadable: Array<{ entry: string; reason: string }> }> {
     const manifests: Manifest[] = [];
     const unreadable: Array<{ entry: string; reason: string }> = [];
@@ -213,8 +217,8 @@ export class ArtifactStore {
   }
 
   /**
-   * Deletes objects/<key> and its stat memo (e.g. before recomputing it with --force, so the new commit is not discarded
-   * in favour of the old object). Returns whether an object was there. Hold lock(key) while calling it.
+   * Deletes objects/<key> and its stat memo (e.g. before recomputing it with --force, so the new commit is not
+   * discarded in favour of the old object). Returns whether an object was there. Hold lock(key) while calling it.
    */
   async remove(key: string): Promise<boolean> {
     await fs.rm(memoPath(this.layout, key), { force: true });

@@ -29,6 +29,8 @@ export interface PipelineDefinition<C, R> {
   readonly name: string;
   readonly version: string;
   readonly stages: ReadonlyArray<AnyStage<C, R>>;
+  // `any` erases the encoded type, which Schema holds invariantly: a pipeline's own config schema must fit here.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly config: Schema.Schema<C, any, never>;
   /** The encoded default configuration. */
   readonly defaultConfig: Readonly<Record<string, unknown>>;

@@ -48,7 +48,7 @@ export const buildDag = <C, R>(stages: ReadonlyArray<AnyStage<C, R>>, config: C,
     encodedInput: boolean,
     path: ReadonlyArray<string>,
   ): string => {
-    const encodedParams = encodedInput ? rawParams : Schema.encodeSync(stage.params)(rawParams);
+    const encodedParams: unknown = encodedInput ? rawParams : Schema.encodeSync(stage.params)(rawParams);
     // A node is reached once per dependent (every train node feeds its probe, aggregate and report): find it by its
     // encoded parameters before decoding them again, which was most of buildDag's time.
     const identity = `${stage.name}\u0000${canonicalJson(encodedParams)}`;

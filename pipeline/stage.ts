@@ -154,6 +154,8 @@ export interface StageDefinition<P, C, R = never, I extends Inputs = Inputs, O e
   /** Bump to invalidate every cached artifact of this stage (a change of what it computes). */
   readonly version: string;
   readonly description: string;
+  // `any` erases the encoded parameter type, which Schema holds invariantly: the engine only encodes and decodes.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly params: Schema.Schema<P, any, never>;
   readonly resources: Resource;
   /** The nodes this stage stands for when it is the target under a configuration. */

@@ -18,7 +18,9 @@ export const BN_EPSILON = 1e-5;
 /** Weight of the new batch statistic in the moving average (PyTorch convention). */
 export const BN_MOVING_AVERAGE_UPDATE = 0.1;
 
-/** Receives a training batch's per-channel mean and biased variance (valid during the call only, not differentiated). */
+/**
+ * Receives a training batch's per-channel mean and biased variance (valid during the call only, not differentiated).
+ */
 export type OnBatchMoments = (mean: tfjs.Tensor1D, variance: tfjs.Tensor1D) => void;
 
 /** Eval-mode BatchNorm with the moving statistics, then ReLU (tf.batchNorm is TensorFlow's FusedBatchNorm natively). */
@@ -166,7 +168,7 @@ export function fusedBatchNormReluTraining(
       [input, g, offset, empty, empty],
       6,
     ) as [tfjs.Tensor4D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.Tensor, tfjs.Tensor, tfjs.Tensor];
-    onBatchMoments?.(mean, tf.mul(correctedVariance, (count - 1) / count) as tfjs.Tensor1D);
+    onBatchMoments?.(mean, tf.mul<tfjs.Tensor1D>(correctedVariance, (count - 1) / count));
     const y = tf.relu(normalised);
     // The three reserve spaces (the batch statistics and a kernel workspace) are what FusedBatchNormGradV3 reads.
     save([input, g, reserve1, reserve2, reserve3, y]);

@@ -315,7 +315,7 @@ function buildResNet(
         act = out;
       }
     }
-    const pooled = tf.mean(bnRelu(act, "head/bn", options.training), [1, 2]) as tfjs.Tensor2D;
+    const pooled = tf.mean<tfjs.Tensor2D>(bnRelu(act, "head/bn", options.training), [1, 2]);
     return tf.add(tf.matMul(pooled, param("head/dense/kernel") as tfjs.Tensor2D), param("head/dense/bias"));
   };
 

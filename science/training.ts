@@ -170,7 +170,7 @@ export function augmentBatch(tf: TF, pixels: tfjs.Tensor4D, plan: EpochPlan, sta
       [0, 0],
     ]);
     const cropRows = tf.gather(padded, tf.tensor2d(rows, [b, h], "int32"), 1, 1);
-    return tf.gather(cropRows, tf.tensor2d(cols, [b, w], "int32"), 2, 1) as tfjs.Tensor4D;
+    return tf.gather<tfjs.Tensor4D>(cropRows, tf.tensor2d(cols, [b, w], "int32"), 2, 1);
   });
 }
 
@@ -399,9 +399,9 @@ export async function* trainingEvents(model: ResNet, options: TrainOptions): Asy
           const end = Math.min(count, start + batchSize);
           // Cosine anneals every step (fractional epochs); the step schedule changes only at epoch boundaries.
           const stepRate = learningRateAt(options.schedule, baseRate, epoch + step / stepsPerEpoch, epochs);
-          const [nextLoss, nextErrors] = tf.tidy(() => {
+          const [nextLoss, nextErrors] = tf.tidy((): [tfjs.Tensor, tfjs.Tensor] => {
             const indices = tf.tensor1d(plan.order.subarray(start, end), "int32");
-            let pixels = tf.gather(trainImages, indices) as tfjs.Tensor4D;
+            let pixels = tf.gather<tfjs.Tensor4D>(trainImages, indices);
             if (options.augment) pixels = augmentBatch(tf, pixels, plan, start);
             const x = toModelInput(tf, pixels, options.mean, options.std);
             const labels = tf.gather(trainLabels, indices);
@@ -410,7 +410,7 @@ export async function* trainingEvents(model: ResNet, options: TrainOptions): Asy
               () => {
                 const logits = model.forward(x, { training: true });
                 batchErrors = tf.keep(tf.sum(tf.cast(tf.notEqual(tf.argMax(logits, 1), labels), "int32")));
-                return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, classes), logits) as tfjs.Scalar;
+                return tf.losses.softmaxCrossEntropy<tfjs.Tensor, tfjs.Scalar>(tf.oneHot(labels, classes), logits);
               },
               trainable.map((v) => v.variable),
             );

@@ -13,7 +13,7 @@ import {
   SectionStatsRowSchema,
   type RunAggregate,
 } from "../science/analysis.ts";
-import { attempt, defineStage, dependOn, fail } from "../pipeline/stage.ts";
+import { attempt, defineStage, dependOn, fail, type Dependency } from "../pipeline/stage.ts";
 import { table } from "../pipeline/table.ts";
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
 import { probe } from "./probe.ts";
@@ -32,7 +32,7 @@ export const aggregate = defineStage({
   instances: (config: PaperConfig) => config.datasets.map((dataset) => ({ dataset })),
   inputs: (p, config) =>
     Object.fromEntries(
-      runsOf(config, p.dataset).flatMap(({ L, seed }) => {
+      runsOf(config, p.dataset).flatMap(({ L, seed }): Array<readonly [string, Dependency]> => {
         const trainParams = trainParamsFor(config, p.dataset, L, seed);
         return [
           [trainInput(L, seed), dependOn(train, trainParams)],

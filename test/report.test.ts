@@ -230,7 +230,11 @@ describe("report figures are drawn from their data", () => {
         expect(p.position).toBe(block.position);
       }
       // One column per section, one row per L within it, sharing the section's y axis.
-      const panels = (spec as unknown as { hconcat: Array<Record<string, any>> }).hconcat;
+      const panels = (
+        spec as unknown as {
+          hconcat: Array<{ transform: [{ filter: unknown }]; facet: { row: unknown }; resolve: unknown }>;
+        }
+      ).hconcat;
       expect(panels.map((panel) => panel.transform[0].filter)).toEqual([0, 1, 2].map((s) => `datum.section === ${s}`));
       for (const panel of panels) {
         expect(panel.facet.row).toMatchObject({ field: "L", type: "ordinal" });

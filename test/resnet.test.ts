@@ -343,7 +343,7 @@ for (const backend of BACKENDS) {
           maxRelativeDifference(values, tf.batchNorm(x, reference.mean, reference.variance, beta, gamma, 1e-5)),
         ).toBeLessThan(1e-5);
 
-        const withZeros = tf.mul(x, tf.cast(tf.greater(w, -0.5), "float32")) as tfjs.Tensor4D; // exact zeros too
+        const withZeros = tf.mul<tfjs.Tensor4D>(x, tf.cast(tf.greater(w, -0.5), "float32")); // exact zeros too
         const reluOurs = tf.grad((xi: tfjs.Tensor) => tf.sum(tf.mul(reluTraining(tf, xi as tfjs.Tensor4D), w)))(
           withZeros,
         );
@@ -525,7 +525,7 @@ for (const backend of BACKENDS) {
     it("forward and dispose release every tensor", () => {
       const before = tf.memory().numTensors;
       const model = createResNet(tf, { inputShape: [8, 8, 1], blocksPerSection: 3, classes: 10, seed: 1 });
-      const x = tf.zeros([2, 8, 8, 1]) as tfjs.Tensor4D;
+      const x = tf.zeros<tfjs.Rank.R4>([2, 8, 8, 1]);
       for (const training of [true, false]) tf.tidy(() => void model.forward(x, { training }));
       x.dispose();
       model.dispose();
