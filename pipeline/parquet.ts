@@ -4,10 +4,14 @@
  * (Dremel) path: 30-65 us per probe row, about 2 minutes for the probe's 3-million-row table, ~10x slower per row than
  * this writer (benchmarks/io.ts, docs/benchmarks.md); it also rounded INT64 values beyond 2^53.
  */
+import type * as Hyparquet from "hyparquet";
+import type { FileMetaData, SchemaElement } from "hyparquet";
+import type * as HyparquetWriter from "hyparquet-writer";
 import { describeColumn, type Cell, type Columns, type ColumnType, type FileColumn, type Row } from "./table.ts";
 
-type Reader = typeof import("hyparquet");
-type Writer = typeof import("hyparquet-writer");
+// Type-only imports (erased): the libraries themselves are loaded on first use, below.
+type Reader = typeof Hyparquet;
+type Writer = typeof HyparquetWriter;
 
 let readerLoading: Promise<Reader> | undefined;
 let writerLoading: Promise<Writer> | undefined;
@@ -21,8 +25,6 @@ const ROW_GROUP_SIZE = 8192;
 
 /** Identifies the writer in the file footer; fixed, so that bytes do not depend on the library's own string. */
 const CREATED_BY = "resnet-perturbation-pipeline (hyparquet-writer)";
-
-type SchemaElement = import("hyparquet").SchemaElement;
 
 const schemaElement = (name: string, type: ColumnType, optional: boolean): SchemaElement => ({
   name,
@@ -75,7 +77,8 @@ export const openParquetWriter = async (path: string, columns: Columns): Promise
   const { ParquetWriter, fileWriter } = await writer();
   const entries = Object.entries(columns);
   const spec = { columns };
-  // Uncompressed, as before: the tables are mostly float64 noise that Snappy barely shrinks, and it costs time both ways.
+  // Uncompressed, as before: the tables are mostly float64 noise that Snappy barely shrinks, and it costs time both
+  // ways.
   const out = new ParquetWriter({
     writer: fileWriter(path),
     schema: parquetSchema(columns),
@@ -85,8 +88,10 @@ export const openParquetWriter = async (path: string, columns: Columns): Promise
   let batch: Row[] = [];
   let count = 0;
   const int64 = (v: Cell) => (typeof v === "number" || typeof v === "bigint" ? BigInt(v) : null);
+  // write() and finish() are typed as maybe returning a promise, for writers whose flush() is asynchronous;
+  // fileWriter has no flush() and writes with fs.writeFileSync, so both return undefined once the bytes are written.
   const flush = () => {
-    out.write({
+    void out.write({
       columnData: entries.map(([name, col]) => ({
         name,
         data: col.type === "INT64" ? batch.map((r) => int64(r[name])) : batch.map((r) => r[name] ?? null),
@@ -104,7 +109,7 @@ export const openParquetWriter = async (path: string, columns: Columns): Promise
     },
     finish: () => {
       if (batch.length > 0) flush();
-      out.finish();
+      void out.finish(); // synchronous with fileWriter: see flush
       return count;
     },
   };
@@ -131,7 +136,7 @@ export const parquetRowCount = async (path: string): Promise<number> =>
   Number((await openFile(path)).metadata.num_rows);
 
 /** The columns of a file's footer, in order; UTF8 for UTF-8 strings. */
-const fileColumns = (metadata: import("hyparquet").FileMetaData): FileColumn[] =>
+const fileColumns = (metadata: FileMetaData): FileColumn[] =>
   metadata.schema.slice(1).map((e) => ({
     name: e.name,
     type: e.converted_type === "UTF8" ? "UTF8" : String(e.type),
@@ -175,7 +180,9 @@ export const openParquetReader = async (path: string): Promise<ParquetTableReade
   };
 };
 
-/** Streams rows in batches of at most `batchSize`, one row group read at a time; absent optional values read as null. */
+/**
+ * Streams rows in batches of at most `batchSize`, one row group read at a time; absent optional values read as null.
+ */
 export const readParquetBatches = async (
   path: string,
   onBatch: (rows: ReadonlyArray<Row>) => Promise<void>,
