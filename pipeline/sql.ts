@@ -34,7 +34,8 @@ const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const quoteString = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
 /**
- * Runs `sql` over the given Parquet files, each registered as `CREATE VIEW "<name>" AS SELECT * FROM read_parquet(<path>)`.
+ * Runs `sql` over the given Parquet files, each registered as
+ * `CREATE VIEW "<name>" AS SELECT * FROM read_parquet(<path>)`.
  * DOUBLE values come back as JS numbers bit for bit; BIGINT/HUGEINT as bigint; BLOB as Uint8Array; DECIMAL as number.
  * With `maxRows`, reading stops after (about) that many rows and `truncated` says whether more existed.
  * Errors from DuckDB are thrown as {@link SqlError} carrying DuckDB's first message line.
@@ -45,7 +46,8 @@ export async function querySql(
   opts: { readonly maxRows?: number } = {},
 ): Promise<SqlResult> {
   const { DuckDBInstance } = await import("@duckdb/node-api");
-  // Inspecting the cache must not download code: only the extensions bundled with the package (parquet, json, icu) load.
+  // Inspecting the cache must not download code: only the extensions bundled with the package (parquet, json, icu)
+  // load.
   const instance = await DuckDBInstance.create(":memory:", { autoinstall_known_extensions: "false" });
   let connection: DuckDBConnection | undefined;
   try {
@@ -117,7 +119,8 @@ export function viewNames(manifests: ReadonlyArray<{ readonly manifest: Manifest
     if (movable.length === 0) break;
     for (const i of movable) level[i]!++;
   }
-  // The last names differ unless one manifest has artifacts alike up to case and punctuation ("a-b", "A_b"): number those.
+  // The last names differ unless one manifest has artifacts alike up to case and punctuation ("a-b", "A_b"): number
+  // those.
   const taken = new Set<string>();
   return candidates.map((c, i) => {
     let name = nameOf(i);
@@ -147,7 +150,8 @@ const cellText = (v: unknown): string | undefined => {
   if (v instanceof Uint8Array) return `<${v.length} bytes>`;
   if (v instanceof Date) return v.toISOString();
   if (typeof v === "object") return JSON.stringify(jsonValue(v));
-  return String(v); // numbers print their shortest round-tripping form, bigints all their digits
+  const primitive = v as string | number | bigint | boolean; // what is left: a row holds no functions or symbols
+  return String(primitive); // numbers print their shortest round-tripping form, bigints all their digits
 };
 
 const csvField = (text: string) => (/[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);

@@ -34,7 +34,7 @@ export function assignVariables(model: ResNet, values: ReadonlyMap<string, tfjs.
     const t = values.get(v.name);
     if (t === undefined) throw new Error(`weights: missing ${v.name}`);
     if (t.dtype !== "float32" || !sameShape(t.shape, v.shape)) {
-      throw new Error(`weights: ${v.name} is ${t.dtype}[${t.shape}], expected float32[${v.shape}]`);
+      throw new Error(`weights: ${v.name} is ${t.dtype}[${t.shape.join(",")}], expected float32[${v.shape.join(",")}]`);
     }
   }
   for (const v of model.variables) v.variable.assign(values.get(v.name)!);

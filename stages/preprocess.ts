@@ -78,7 +78,7 @@ export const preprocess = defineStage({
             stats.std.some((s, i) => Math.abs(s - spec.publishedStd[i]!) > PUBLISHED_TOLERANCE);
           if (off) {
             return yield* fail(
-              `${spec.displayName} training mean/std ${stats.mean.map((m) => m.toFixed(4))}/${stats.std.map((s) => s.toFixed(4))} differ from the published ${spec.publishedMean}/${spec.publishedStd}`,
+              `${spec.displayName} training mean/std ${stats.mean.map((m) => m.toFixed(4)).join(",")}/${stats.std.map((s) => s.toFixed(4)).join(",")} differ from the published ${spec.publishedMean.join(",")}/${spec.publishedStd.join(",")}`,
             );
           }
           yield* io.writeTable(

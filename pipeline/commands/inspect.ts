@@ -100,7 +100,7 @@ const listArtifacts = <C, R>(ctx: InspectContext<C, R>, all: ReadonlyArray<Manif
 };
 
 /** Thrown by the batch callback to stop reading once enough rows were seen. */
-const STOP_READING = Symbol("stop reading");
+const STOP_READING = new Error("stop reading");
 
 /** The first `wanted` rows of a Parquet table, for display (bytes summarised, INT64 as numbers). */
 const firstRows = (file: string, wanted: number) =>

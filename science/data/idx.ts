@@ -35,7 +35,9 @@ export const gunzipIfGzipped = (bytes: Uint8Array): Uint8Array => {
   try {
     return gunzipSync(bytes);
   } catch (error) {
-    throw new Error(`IDX: gzip decompression failed (truncated or corrupt file?): ${(error as Error).message}`);
+    throw new Error(`IDX: gzip decompression failed (truncated or corrupt file?): ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 };
 

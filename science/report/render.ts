@@ -1,7 +1,7 @@
 /**
  * Chart rendering without a browser: Vega-Lite spec -> Vega -> SVG string (headless vega View), SVG -> PNG (resvg).
- * Deterministic: text is measured with DejaVu Sans's advance widths (not a machine's canvas), SVG ids restart for
- * every chart, and the PNG renderer loads DejaVu Sans from fixed files (the system's fonts only where they are missing).
+ * Deterministic: text is measured with DejaVu Sans's advance widths (not a machine's canvas), SVG ids restart for every
+ * chart, and the PNG renderer loads DejaVu Sans from fixed files (the system's fonts only where they are missing).
  */
 import { existsSync } from "node:fs";
 import { Resvg } from "@resvg/resvg-js";
@@ -26,8 +26,9 @@ interface TextItem {
  * pads every chart with wide margins. Headless, measure with DejaVu Sans's real advance widths instead (what the
  * PNG renderer draws with); a label vega truncates to `limit` is at most that wide.
  */
-const textMetrics = (vega as unknown as { textMetrics: { width: (item: TextItem, text: unknown) => number } })
-  .textMetrics;
+const textMetrics = (
+  vega as unknown as { textMetrics: { width: (item: TextItem, text: string | number | null | undefined) => number } }
+).textMetrics;
 textMetrics.width = (item, text) => {
   const fontSize = item.fontSize == null ? 11 : Number(item.fontSize) || 0;
   const bold = item.fontWeight === "bold" || Number(item.fontWeight) >= 600;
