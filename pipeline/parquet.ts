@@ -38,7 +38,7 @@ const parquetSchema = (columns: Columns): SchemaElement[] => [
 ];
 
 /** A type check of one value against its column, so a stage bug fails with the column's name instead of bad bytes. */
-export const checkCell = (spec: { readonly columns: Columns }, row: Row, rowIndex: number): void => {
+const checkCell = (spec: { readonly columns: Columns }, row: Row, rowIndex: number): void => {
   for (const [name, col] of Object.entries(spec.columns)) {
     const v = row[name];
     if (v === null || v === undefined) {

@@ -39,7 +39,7 @@ import { Rng } from "./rng.ts";
 export type TF = typeof tfjs;
 
 export const ARCHITECTURE = "preact-resnet-hauser2019";
-export const SECTION_CHANNELS = [16, 32, 64] as const;
+const SECTION_CHANNELS = [16, 32, 64] as const;
 
 export interface ResNetConfig {
   /** [height, width, channels] of one input image. */

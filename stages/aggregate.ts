@@ -17,12 +17,10 @@ import { attempt, defineStage, dependOn, fail, type Dependency } from "../pipeli
 import { table } from "../pipeline/table.ts";
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
 import { probe } from "./probe.ts";
-import { train } from "./train.ts";
+import { train, trainInputName } from "./train.ts";
 
 /** Input names of one run's train and probe nodes (part of the node's key: never change them). */
 const probeInput = (L: number, seed: number) => `probe[L=${L},seed=${seed}]`;
-const trainInput = (L: number, seed: number) => `train[L=${L},seed=${seed}]`;
-
 export const aggregate = defineStage({
   name: "aggregate",
   version: "1",
@@ -35,7 +33,7 @@ export const aggregate = defineStage({
       runsOf(config, p.dataset).flatMap(({ L, seed }): Array<readonly [string, Dependency]> => {
         const trainParams = trainParamsFor(config, p.dataset, L, seed);
         return [
-          [trainInput(L, seed), dependOn(train, trainParams)],
+          [trainInputName(L, seed), dependOn(train, trainParams)],
           [
             probeInput(L, seed),
             dependOn(probe, { dataset: p.dataset, L, seed, images: config[p.dataset].probeImages }),

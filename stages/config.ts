@@ -93,7 +93,7 @@ export const PRESETS = {
 } as const;
 
 /** The paper's batch size: CIFAR-10 256 for L<=28, 128 for L<=58, 64 above; MNIST 128 for L<=60, 64 above. */
-export const paperBatchSize = (dataset: DatasetName, L: number): number =>
+const paperBatchSize = (dataset: DatasetName, L: number): number =>
   dataset === "cifar10" ? (L <= 28 ? 256 : L <= 58 ? 128 : 64) : L <= 60 ? 128 : 64;
 
 /** The paper augments CIFAR-10 (4-pixel pad, random 32x32 crop, horizontal flip) and not MNIST. */

@@ -20,7 +20,7 @@ import { train } from "./train.ts";
 
 type Services = DataSource | Backend;
 
-export const STAGES: ReadonlyArray<AnyStage<PaperConfig, Services>> = [
+const STAGES: ReadonlyArray<AnyStage<PaperConfig, Services>> = [
   download,
   preprocess,
   train,

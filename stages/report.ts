@@ -23,9 +23,7 @@ import { aggregate } from "./aggregate.ts";
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
 import { fit } from "./fit.ts";
 import { stopRule } from "./stop-rule.ts";
-import { EpochRowSchema, TimingRowSchema, train } from "./train.ts";
-
-const trainInput = (L: number, seed: number) => `train[L=${L},seed=${seed}]`;
+import { EpochRowSchema, TimingRowSchema, train, trainInputName } from "./train.ts";
 
 const DOCUMENT_DESCRIPTIONS: Record<(typeof REPORT_DOCUMENTS)[number], string> = {
   "report.md": "the report as GitHub markdown; figures by relative PNG file name",
@@ -78,7 +76,7 @@ export const report = defineStage({
       stopRule: dependOn(stopRule, { dataset: p.dataset, eps: p.eps, saturationTolerance }),
       ...Object.fromEntries(
         runsOf(config, p.dataset).map(({ L, seed }) => [
-          trainInput(L, seed),
+          trainInputName(L, seed),
           dependOn(train, trainParamsFor(config, p.dataset, L, seed)),
         ]),
       ),

