@@ -118,7 +118,8 @@ describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, ()
         "tensorflow",
         "--offline",
         "--set",
-        "mnist.trainSubset=128",
+        // 1,024 images: each epoch takes a second or more, so the kill lands in epoch 2 or 3, never after the end.
+        "mnist.trainSubset=1024",
         "--set",
         "mnist.epochs=3",
         "--set",
@@ -131,10 +132,19 @@ describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, ()
       const scratch = join(killedCache, "scratch");
       const checkpointed = () =>
         existsSync(scratch) && readdirSync(scratch).some((k) => existsSync(join(scratch, k, "checkpoint.json")));
-      for (let i = 0; i < 1200 && !checkpointed(); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(checkpointed()).toBe(true);
+      const exited = new Promise((r) => child.on("close", r));
+      let running = true;
+      void exited.then(() => (running = false));
+      // The moment of the kill: as soon as epoch 1's checkpoint (its commit point, checkpoint.json) exists.
+      for (let i = 0; i < 12_000 && running && !checkpointed(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(checkpointed(), "no checkpoint appeared before the run ended").toBe(true);
       child.kill("SIGKILL");
-      await new Promise((r) => child.on("close", r));
+      await exited;
+      const store0 = await ArtifactStore.open(killedCache);
+      expect(
+        (await store0.list()).manifests.some((m) => m.stage === "train"),
+        "the run finished before the kill",
+      ).toBe(false);
 
       const resumed = await run(...args(killedCache), "--json");
       expect(resumed.code, resumed.err).toBe(0);
