@@ -100,19 +100,20 @@ const paperBatchSize = (dataset: DatasetName, L: number): number =>
 export const paperAugment = (dataset: DatasetName): boolean => dataset === "cifar10";
 
 /** Parameters of one training node, resolved from the configuration (so they hash what actually runs). */
-export interface TrainParams {
-  readonly dataset: DatasetName;
-  readonly L: number;
-  readonly seed: number;
-  readonly epochs: number;
-  readonly trainSubset: number;
-  readonly batchSize: number;
-  readonly augment: boolean;
-  readonly learningRate: number;
-  readonly momentum: number;
-  readonly weightDecay: number;
-  readonly schedule: "cosine" | "step";
-}
+export const TrainParams = Schema.Struct({
+  dataset: DatasetName,
+  L: Schema.Int.pipe(Schema.between(1, 100)),
+  seed: Schema.Int.pipe(Schema.nonNegative()),
+  epochs: Schema.Int.pipe(Schema.positive()),
+  trainSubset: Schema.Int.pipe(Schema.nonNegative()),
+  batchSize: Schema.Int.pipe(Schema.positive()),
+  augment: Schema.Boolean,
+  learningRate: Schema.Number.pipe(Schema.positive()),
+  momentum: Schema.Number,
+  weightDecay: Schema.Number.pipe(Schema.nonNegative()),
+  schedule: Schema.Literal("cosine", "step"),
+});
+export type TrainParams = typeof TrainParams.Type;
 
 export const trainParamsFor = (config: PaperConfig, dataset: DatasetName, L: number, seed: number): TrainParams => {
   const d = config[dataset];

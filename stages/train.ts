@@ -15,24 +15,10 @@ import {
 } from "../science/training.ts";
 import { attemptPromise, defineStage, dependOn, errorMessage, file, StageError } from "../pipeline/stage.ts";
 import { Double, Int32, table, volatileTable } from "../pipeline/table.ts";
-import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
+import { runsOf, TrainParams, trainParamsFor, type PaperConfig } from "./config.ts";
 import { readChannelStats, readImages } from "./images.ts";
 import { preprocess } from "./preprocess.ts";
 import { Backend, backendRecord, describeBackend } from "./services.ts";
-
-const TrainParamsSchema = Schema.Struct({
-  dataset: DatasetName,
-  L: Schema.Int.pipe(Schema.between(1, 100)),
-  seed: Schema.Int.pipe(Schema.nonNegative()),
-  epochs: Schema.Int.pipe(Schema.positive()),
-  trainSubset: Schema.Int.pipe(Schema.nonNegative()),
-  batchSize: Schema.Int.pipe(Schema.positive()),
-  augment: Schema.Boolean,
-  learningRate: Schema.Number.pipe(Schema.positive()),
-  momentum: Schema.Number,
-  weightDecay: Schema.Number.pipe(Schema.nonNegative()),
-  schedule: Schema.Literal("cosine", "step"),
-});
 
 /** One epoch's training metrics (the deterministic part of EpochMetrics). */
 export const EpochRowSchema = Schema.Struct({
@@ -54,7 +40,7 @@ export const train = defineStage({
   name: "train",
   version: "2", // 2: native training runs TensorFlow's fused BatchNorm/ReLU kernels (weights differ at float32 rounding)
   description: "train the pre-activation ResNet with L blocks per section",
-  params: TrainParamsSchema,
+  params: TrainParams,
   resources: "gpu",
   instances: (config: PaperConfig) =>
     config.datasets.flatMap((dataset) =>
