@@ -104,8 +104,8 @@ const effectModuleNames = (root: string): ReadonlySet<string> => {
 /**
  * `import { Effect, Schema } from "effect"` as `import * as Effect from "effect/Effect"; import * as Schema from
  * "effect/Schema";`: the same module objects (the barrel re-exports each module whole), but esbuild then leaves out
- * what the barrel alone drags in, about half of effect's share of the bundle. Only single-line imports whose every
- * name is such a module are rewritten; anything else stays as written.
+ * what the barrel alone drags in, about half of effect's share of the bundle. Only imports whose every name is such
+ * a module (or a type-only name of one) are rewritten; anything else stays as written.
  */
 export const importEffectModules = (text: string, modules: ReadonlySet<string>): string =>
   text.replace(/^import \{([^}]*)\} from "effect";$/gm, (line, list: string) => {
@@ -113,8 +113,13 @@ export const importEffectModules = (text: string, modules: ReadonlySet<string>):
       .split(",")
       .map((name) => name.trim())
       .filter((name) => name !== "");
-    if (names.length === 0 || !names.every((name) => modules.has(name))) return line;
-    return names.map((name) => `import * as ${name} from "effect/${name}";`).join(" ");
+    // A type-only name (`type Stream`) is erased by TypeScript: it becomes a type-only import of its module, which
+    // costs nothing, instead of keeping the whole line on the barrel (which drags in Stream, Queue, fast-check...).
+    const modulesOf = names.map((name) => /^(type\s+)?(\w+)$/.exec(name));
+    if (names.length === 0 || !modulesOf.every((m) => m !== null && modules.has(m[2]!))) return line;
+    return modulesOf
+      .map((m) => `import ${m![1] === undefined ? "" : "type "}* as ${m![2]!} from "effect/${m![2]!}";`)
+      .join(" ");
   });
 
 /** Builds the CLI bundle; throws esbuild's errors. */

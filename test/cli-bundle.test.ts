@@ -34,7 +34,13 @@ import { executeDag } from "../pipeline/executor.ts";
 import { buildDag } from "../pipeline/graph.ts";
 import { paperPipeline } from "../stages/index.ts";
 import { paperShapedPipeline } from "../benchmarks/lib/paper-shaped.ts";
-import { buildCli, SOURCES_FILE, type BuildResult, type SourcesManifest } from "../scripts/build.ts";
+import {
+  buildCli,
+  importEffectModules,
+  SOURCES_FILE,
+  type BuildResult,
+  type SourcesManifest,
+} from "../scripts/build.ts";
 import { bundleState } from "../bin/bundle-state.mjs";
 
 const repoRoot = path.resolve(import.meta.dirname, "..");
@@ -89,6 +95,20 @@ beforeAll(async () => {
   expect(results.every((r) => r.status === "ran")).toBe(true);
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe("importing effect's modules instead of its barrel", () => {
+  const modules = new Set(["Effect", "Schema", "Stream"]);
+  it("rewrites value and type-only names, single- or multi-line, and leaves anything else on the barrel", () => {
+    expect(importEffectModules('import { Effect, type Stream } from "effect";', modules)).toBe(
+      'import * as Effect from "effect/Effect"; import type * as Stream from "effect/Stream";',
+    );
+    expect(importEffectModules('import {\n  Effect,\n  Schema,\n} from "effect";', modules)).toBe(
+      'import * as Effect from "effect/Effect"; import * as Schema from "effect/Schema";',
+    );
+    const unknown = 'import { Effect, pipe } from "effect";';
+    expect(importEffectModules(unknown, modules)).toBe(unknown);
+  });
+});
 
 describe("the bundle", () => {
   it("lists what it was built from: our modules with their hashes, the manifests and the build script", () => {
