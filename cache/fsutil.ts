@@ -23,6 +23,24 @@ export async function ifExists<A>(f: () => Promise<A>): Promise<A | undefined> {
   }
 }
 
+/**
+ * Creates `dir` and its missing parents, like `mkdir -p`, but fails with the real cause: Node's recursive mkdir reports
+ * ENOENT when a read-only or unwritable parent stops it, where this reports EROFS, EACCES or EPERM. A `dir` that
+ * already exists as a file fails with EEXIST, one below a file with ENOTDIR.
+ */
+export async function makeDirs(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "EEXIST" && (await fs.stat(dir)).isDirectory()) return;
+    const parent = path.dirname(dir);
+    if (code !== "ENOENT" || parent === dir) throw error;
+    await makeDirs(parent);
+    await makeDirs(dir);
+  }
+}
+
 const HASH_CHUNK_BYTES = 1 << 20;
 
 /** Hex sha256 of a file's bytes, read in 1 MiB chunks so big artifacts never sit in memory whole. */

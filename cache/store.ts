@@ -23,7 +23,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { commit, discard, stage, type ArtifactSpec, type Staging } from "./commit.ts";
-import { errnoCode, fsyncDir, ifExists } from "./fsutil.ts";
+import { errnoCode, fsyncDir, ifExists, makeDirs } from "./fsutil.ts";
 import { cleanTmp, deleteViaTmp, gc, type GcResult } from "./gc.ts";
 import { lockPath, objectDir, storeLayout, type StoreLayout, type StoreOptions, type StorePaths } from "./layout.ts";
 import { acquireLock, tryAcquireLock, type LockOptions, type Release } from "./lock.ts";
@@ -58,7 +58,7 @@ export class ArtifactStore {
   static async open(root: string, options: StoreOptions = {}): Promise<ArtifactStore> {
     const store = new ArtifactStore(path.resolve(root), options);
     const paths: Readonly<Record<keyof StorePaths, string>> = store.paths;
-    for (const dir of Object.values(paths)) await fs.mkdir(dir, { recursive: true });
+    for (const dir of Object.values(paths)) await makeDirs(dir);
     await cleanTmp(store.layout);
     return store;
   }

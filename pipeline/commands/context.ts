@@ -4,12 +4,12 @@
  */
 import { readFileSync } from "node:fs";
 import { Effect } from "effect";
-import { openStore, Store } from "../../cache/service.ts";
+import { openStore, Store, type StoreService } from "../../cache/service.ts";
 import { loadConfig } from "../config.ts";
 import type { PipelineDefinition } from "../definition.ts";
 import { buildDag, type Dag } from "../graph.ts";
 import { parseCommandArgs, type FlagSpecs, type ParsedArgs } from "./args.ts";
-import { attempt, type UserError } from "./errors.ts";
+import { attempt, fileSystemError, type UserError } from "./errors.ts";
 import { helpText } from "./help.ts";
 
 export interface Output {
@@ -52,9 +52,22 @@ export const defineCommand = <S extends FlagSpecs>(command: {
       }
       const cacheDir = args.common["cache-dir"] ?? process.env.PIPELINE_CACHE_DIR ?? "./cache";
       const ctx = { ...args, ...output, definition, tool: { name: definition.name, version: toolVersion() } };
-      return yield* command.run(ctx).pipe(Effect.provideServiceEffect(Store, openStore(cacheDir)));
+      return yield* command.run(ctx).pipe(Effect.provideServiceEffect(Store, openCache(cacheDir)));
     }),
 });
+
+/** The store at --cache-dir; a folder that cannot be written is reported in one line with what to do. */
+const openCache = (cacheDir: string): Effect.Effect<StoreService, UserError> =>
+  Effect.catchTag(openStore(cacheDir), "StoreError", (e) =>
+    Effect.fail(
+      fileSystemError(e.cause, {
+        what: "the cache",
+        dir: cacheDir,
+        flag: "--cache-dir",
+        recovery: "nothing half-written was cached",
+      }) ?? e,
+    ),
+  );
 
 /** The version in package.json (recorded in manifests and lock files). */
 export const toolVersion = (): string => {

@@ -1,14 +1,16 @@
 /** `pipeline run TARGET`: computes TARGET, reusing cached artifacts. */
-import { copyFile, mkdir } from "node:fs/promises";
+import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Effect } from "effect";
+import { makeDirs } from "../../cache/fsutil.ts";
 import { Store } from "../../cache/service.ts";
 import { executeDag, type NodeResult } from "../executor.ts";
 import { planCounts, planDag, type PlanEntry } from "../plan.ts";
 import { finishLine, makeReporter } from "../progress.ts";
+import { errorMessage } from "../stage.ts";
 import { positiveInt } from "./args.ts";
 import { dagFromFlags, defineCommand, type Output } from "./context.ts";
-import { UsageError } from "./errors.ts";
+import { fileSystemError, UsageError } from "./errors.ts";
 import { planEntryJson, planLines } from "./plan-view.ts";
 
 export const run = defineCommand({
@@ -156,7 +158,7 @@ const copyTargets = (targets: ReadonlyArray<string>, results: ReadonlyArray<Node
         const r = results.find((x) => x.id === id);
         if (r?.manifest === undefined || r.dir === undefined) continue;
         const dest = targets.length === 1 ? outDir : join(outDir, id.replace(/[^\w.=,-]+/g, "_"));
-        await mkdir(dest, { recursive: true });
+        await makeDirs(dest);
         for (const a of Object.values(r.manifest.artifacts)) {
           await copyFile(join(r.dir, a.file), join(dest, a.file));
           copied++;
@@ -164,5 +166,11 @@ const copyTargets = (targets: ReadonlyArray<string>, results: ReadonlyArray<Node
       }
       return copied;
     },
-    catch: (e) => new UsageError({ message: `--out: cannot copy to ${outDir}: ${(e as Error).message}` }),
+    catch: (e) =>
+      fileSystemError(e, {
+        what: "the --out folder",
+        dir: outDir,
+        flag: "--out",
+        recovery: "the results are cached, so a rerun with another --out only copies them",
+      }) ?? new UsageError({ message: `--out: cannot copy to ${outDir}: ${errorMessage(e)}` }),
   });
