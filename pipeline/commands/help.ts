@@ -11,7 +11,8 @@ commands:
   inspect REF       show an artifact: REF is a key (prefix), a node id like preprocess[mnist], or STAGE:label
                     [--rows N] [--json] [--list]
   inspect REF... --sql QUERY
-                    run SQL over the REFs' tables, each a view named after its artifact (the names are
+                    run a read-only SQL SELECT over the REFs' tables: each a view named after its artifact,
+                    plus one per stage of several REFs with the nodes' parameters as columns (the names are
                     listed on stderr) [--format table|csv|json] [--rows N]
   gc                remove artifacts that no node of the current configuration reaches [--dry-run]
   lock TARGET       pin TARGET's configuration, node keys and artifact sha256s in a JSON lock file

@@ -7,7 +7,7 @@ import { Store, StoreError } from "../../cache/service.ts";
 import type { Manifest } from "../../cache/store.ts";
 import { readParquetBatches } from "../parquet.ts";
 import { planDag, shortKey } from "../plan.ts";
-import { formatRows, querySql, viewNames } from "../sql.ts";
+import { formatRows, querySql, stageViews, viewNames } from "../sql.ts";
 import { positiveInt } from "./args.ts";
 import { dagFromFlags, defineCommand, type CommandContext } from "./context.ts";
 import { attemptPromise, UsageError } from "./errors.ts";
@@ -130,7 +130,10 @@ const displayRow = (row: Record<string, unknown>) =>
     ]),
   );
 
-/** `inspect REF... --sql QUERY`: the REFs' table artifacts as views, the query's rows on stdout. */
+/**
+ * `inspect REF... --sql QUERY`: the REFs' table artifacts as views (one per node, plus one per stage across its
+ * nodes with their parameters as columns), the read-only query's rows on stdout.
+ */
 const inspectSql = <C, R>(ctx: InspectContext<C, R>, all: ReadonlyArray<Manifest>, sql: string) =>
   Effect.gen(function* () {
     const store = yield* Store;
@@ -149,7 +152,13 @@ const inspectSql = <C, R>(ctx: InspectContext<C, R>, all: ReadonlyArray<Manifest
     if (views.length === 0)
       return yield* new UsageError({ message: `${ctx.positionals.join(", ")}: no table artifacts to query` });
     for (const v of views) ctx.err.write(`view ${v.name}: ${v.node} ${v.artifact}\n`);
-    const result = yield* attemptPromise(() => querySql(views, sql, maxRows === undefined ? {} : { maxRows }));
+    const across = stageViews(views);
+    for (const v of across) {
+      const columns = v.parameters.length === 0 ? "" : `, columns ${v.parameters.join(", ")}`;
+      ctx.err.write(`view ${v.name}: ${v.stage} ${v.artifact} of ${v.members.length} nodes${columns}\n`);
+    }
+    const opts = { stageViews: across, ...(maxRows === undefined ? {} : { maxRows }) };
+    const result = yield* attemptPromise(() => querySql(views, sql, opts));
     if (result.truncated) ctx.err.write(`stopped after ${maxRows} rows (--rows)\n`);
     ctx.out.write(formatRows(result, format));
     return 0;
