@@ -33,6 +33,9 @@ const STAGES: ReadonlyArray<AnyStage<PaperConfig, Services>> = [
 
 const DATASET_CHOICES = ["mnist", "cifar10", "all"];
 
+/** A switch's value: "true" when given on the command line, or what its environment variable says. */
+const flagIsOn = (value: string | undefined) => ["1", "true", "yes"].includes((value ?? "").toLowerCase());
+
 export const paperPipeline: PipelineDefinition<PaperConfig, Services> = {
   name: "resnet-perturbation-pipeline",
   version: "1",
@@ -58,6 +61,12 @@ export const paperPipeline: PipelineDefinition<PaperConfig, Services> = {
       env: "PIPELINE_OFFLINE",
       boolean: true,
     },
+    {
+      name: "verbose",
+      description: "also show TensorFlow's own INFO/WARNING log lines",
+      env: "PIPELINE_VERBOSE",
+      boolean: true,
+    },
   ],
   commands: { "setup-backend": setupBackendCommand },
   configure: (encoded, options) => {
@@ -72,8 +81,8 @@ export const paperPipeline: PipelineDefinition<PaperConfig, Services> = {
     Layer.merge(
       Layer.succeed(DataSource, {
         dataDir: options["data-dir"] ?? "./data",
-        online: !["1", "true", "yes"].includes((options.offline ?? "").toLowerCase()),
+        online: !flagIsOn(options.offline),
       }),
-      backendLayer(options.backend ?? "auto"),
+      backendLayer(options.backend ?? "auto", { verbose: flagIsOn(options.verbose) }),
     ),
 };

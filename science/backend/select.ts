@@ -5,7 +5,8 @@
  * otherwise FAILS: the pure-JS `cpu` backend is ~1000x slower for training, so
  * it is used only when asked for by name. Before TensorFlow loads, the
  * environment is fixed for reproducibility (thread counts, deterministic ops,
- * quiet C++ logging) and the values are returned for artifact manifests.
+ * oneDNN) and logging (quiet unless verbose), and the values are returned for
+ * artifact manifests.
  * Probing is injectable so the selection rules can be tested with fakes.
  */
 import { spawn } from "node:child_process";
@@ -71,6 +72,8 @@ export interface SelectOptions {
   readonly interOpThreads?: number;
   /** Environment to configure; defaults to process.env, which TensorFlow reads when it loads. */
   readonly env?: NodeJS.ProcessEnv;
+  /** Show TensorFlow's own C++ INFO/WARNING logs (TF_CPP_MIN_LOG_LEVEL=0 instead of 2). */
+  readonly verbose?: boolean;
 }
 
 const SETUP_HINT = "run `npx pipeline setup-backend`";
@@ -153,11 +156,16 @@ export interface TensorFlowSettings {
  * (not modified): thread pool sizes, always fixed because results differ
  * bitwise between intra-op counts (explicit options win over the environment),
  * and, unless already set, TF_DETERMINISTIC_OPS=1, TF_ENABLE_ONEDNN_OPTS=1 and
- * TF_CPP_MIN_LOG_LEVEL=2 (hides C++ INFO/WARNING logs).
+ * TF_CPP_MIN_LOG_LEVEL=2, which hides the C++ INFO/WARNING logs routed through
+ * TensorFlow's own logger; `verbose` sets it to 0 whatever the environment says.
+ * Two lines escape it (even at 3): TensorFlow 2.21 writes them straight through
+ * absl logging, which no environment variable filters: absl's "All log messages
+ * before absl::InitializeLog() ..." and oneDNN's "custom operations are on" note.
+ * Only TF_ENABLE_ONEDNN_OPTS=0 removes them, and that would change results bitwise.
  */
 export function tensorFlowSettings(
   env: NodeJS.ProcessEnv,
-  options: { readonly intraOpThreads?: number; readonly interOpThreads?: number } = {},
+  options: Pick<SelectOptions, "intraOpThreads" | "interOpThreads" | "verbose"> = {},
 ): TensorFlowSettings {
   const intraOp = options.intraOpThreads ?? threadCountFromEnv(env, "TF_NUM_INTRAOP_THREADS") ?? availableParallelism();
   const interOp = options.interOpThreads ?? threadCountFromEnv(env, "TF_NUM_INTEROP_THREADS") ?? 1;
@@ -174,12 +182,17 @@ export function tensorFlowSettings(
     TF_DETERMINISTIC_OPS: env["TF_DETERMINISTIC_OPS"] ?? "1",
     // TensorFlow's x86 default, made explicit because it changes results bitwise.
     TF_ENABLE_ONEDNN_OPTS: env["TF_ENABLE_ONEDNN_OPTS"] ?? "1",
-    TF_CPP_MIN_LOG_LEVEL: env["TF_CPP_MIN_LOG_LEVEL"] ?? "2",
+    TF_CPP_MIN_LOG_LEVEL: options.verbose === true ? "0" : (env["TF_CPP_MIN_LOG_LEVEL"] ?? "2"),
   };
   const cudaDevices = env["CUDA_VISIBLE_DEVICES"];
   if (cudaDevices !== undefined) variables["CUDA_VISIBLE_DEVICES"] = cudaDevices;
-  const deterministic = ["1", "true"].includes((variables["TF_DETERMINISTIC_OPS"] ?? "").toLowerCase());
+  const deterministic = tensorFlowReadsAsTrue(variables["TF_DETERMINISTIC_OPS"]);
   return { threads: { intraOp, interOp }, deterministic, env: variables };
+}
+
+/** Whether TensorFlow reads a boolean environment variable (TF_DETERMINISTIC_OPS, TF_ENABLE_ONEDNN_OPTS) as on. */
+export function tensorFlowReadsAsTrue(value: string | undefined): boolean {
+  return ["1", "true"].includes((value ?? "").toLowerCase());
 }
 
 function threadCountFromEnv(env: NodeJS.ProcessEnv, variable: string): number | undefined {
