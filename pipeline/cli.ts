@@ -7,20 +7,24 @@
  */
 import { Cause, Effect, Exit } from "effect";
 import type { PipelineDefinition } from "./definition.ts";
-import type { Command, Output } from "./commands/context.ts";
+import { toolVersion, type Command, type Output } from "./commands/context.ts";
 import { dag } from "./commands/dag.ts";
 import { isUserError, UsageError, type UserError } from "./commands/errors.ts";
 import { gc } from "./commands/gc.ts";
-import { helpText } from "./commands/help.ts";
+import { commandHelpText, helpText } from "./commands/help.ts";
 import { inspect } from "./commands/inspect.ts";
 import { lock } from "./commands/lock.ts";
 import { replay } from "./commands/replay.ts";
 import { run } from "./commands/run.ts";
 import { status } from "./commands/status.ts";
+import { didYouMean } from "./suggest.ts";
 
 const COMMANDS: ReadonlyArray<Command> = [run, status, dag, inspect, gc, lock, replay];
 
-/** The whole command line as one Effect: its success is the exit code of a command that ran to its end. */
+/**
+ * The whole command line as one Effect: its success is the exit code of a command that ran to its end. Besides the
+ * commands: `--version` (`-V`), `help` (`--help`, `-h`) and `help COMMAND` (as `COMMAND --help`).
+ */
 export const cli = <C, R>(
   definition: PipelineDefinition<C, R>,
   argv: ReadonlyArray<string>,
@@ -28,6 +32,18 @@ export const cli = <C, R>(
 ): Effect.Effect<number, UserError> =>
   Effect.suspend(() => {
     const [name, ...rest] = argv;
+    if (name === "--version" || name === "-V") {
+      output.out.write(`pipeline ${toolVersion()}\n`);
+      return Effect.succeed(0);
+    }
+    // `help COMMAND`: what follows it (options given out of habit) changes nothing, as with git help.
+    const topic = name === "help" && rest[0] !== undefined && !rest[0].startsWith("-") ? rest[0] : undefined;
+    if (topic !== undefined) {
+      const text = commandHelpText(definition, topic);
+      if (text === undefined) return Effect.fail(unknownCommand(definition, topic));
+      output.out.write(text);
+      return Effect.succeed(0);
+    }
     if (name === undefined || name === "help" || name === "--help" || name === "-h") {
       output.out.write(helpText(definition));
       return Effect.succeed(name === undefined ? 2 : 0);
@@ -35,12 +51,16 @@ export const cli = <C, R>(
     const own = definition.commands?.[name];
     if (own !== undefined) return Effect.promise(() => own.run(rest));
     const command = COMMANDS.find((c) => c.name === name);
-    if (command === undefined) {
-      const names = [...COMMANDS.map((c) => c.name), ...Object.keys(definition.commands ?? {})].join(", ");
-      return Effect.fail(new UsageError({ message: `unknown command "${name}" (${names})` }));
-    }
+    if (command === undefined) return Effect.fail(unknownCommand(definition, name));
     return command.run(definition, rest, output);
   });
+
+/** `name` is no command: the nearest one when it looks like a typo of it, else the list of them. */
+const unknownCommand = <C, R>(definition: PipelineDefinition<C, R>, name: string): UsageError => {
+  const names = [...COMMANDS.map((c) => c.name), ...Object.keys(definition.commands ?? {}), "help"];
+  const hint = didYouMean(name, names) || ` (${names.join(", ")})`;
+  return new UsageError({ message: `unknown command "${name}"${hint}` });
+};
 
 /** The exit code of a finished program; a user mistake is written as one line, a defect as its full trace. */
 export const exitCode = (exit: Exit.Exit<number, UserError>, err: NodeJS.WriteStream): number => {

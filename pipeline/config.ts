@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { Data, Either, ParseResult, Schema } from "effect";
 import type { OptionValues, PipelineDefinition } from "./definition.ts";
+import { didYouMean } from "./suggest.ts";
 
 /** A user mistake in the configuration: printed as one line, never a stack trace. */
 export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}
@@ -57,9 +58,9 @@ export const loadConfig = <C, R>(
   if (presetName !== undefined) {
     const preset = definition.presets[presetName];
     if (preset === undefined) {
-      throw new ConfigError({
-        message: `unknown preset "${presetName}" (known: ${Object.keys(definition.presets).join(", ")})`,
-      });
+      const known = Object.keys(definition.presets);
+      const hint = didYouMean(presetName, known) || ` (known: ${known.join(", ")})`;
+      throw new ConfigError({ message: `unknown preset "${presetName}"${hint}` });
     }
     encoded = deepMerge(encoded, preset);
   }

@@ -3,6 +3,7 @@ import { Data, Either, Schema } from "effect";
 import { canonicalJson, hashValue } from "./hash.ts";
 import { formatParseError } from "./config.ts";
 import type { AnyStage } from "./stage.ts";
+import { didYouMean } from "./suggest.ts";
 
 /** One concrete unit of work: a stage with decoded parameters and its upstream nodes by input name. */
 export interface DagNode<C, R> {
@@ -86,17 +87,23 @@ export const buildDag = <C, R>(stages: ReadonlyArray<AnyStage<C, R>>, config: C,
 
   const selected = selectTargetStages(stages, target);
   const targets: string[] = [];
+  // The ids of the selected stage's nodes that a stage[label] target did not match: the candidates of a typo.
+  const otherIds: string[] = [];
   for (const { stage, label } of selected) {
     for (const params of stage.instances(config)) {
       if (label !== undefined) {
         const own = stage.label ? stage.label(params) : defaultLabel(Schema.encodeSync(stage.params)(params));
-        if (own !== label) continue;
+        if (own !== label) {
+          otherIds.push(`${stage.name}[${own}]`);
+          continue;
+        }
       }
       targets.push(addNode(stage, params, false, []));
     }
   }
   if (targets.length === 0) {
-    throw new GraphError({ message: `target "${target}" selects no node under this configuration` });
+    const message = `target "${target}" selects no node under this configuration${didYouMean(target, otherIds)}`;
+    throw new GraphError({ message });
   }
   return { nodes, order, targets };
 };
@@ -109,9 +116,15 @@ const selectTargetStages = <C, R>(
   const m = /^([^[\]]+)(?:\[(.*)\])?$/.exec(target);
   const stage = m ? stages.find((s) => s.name === m[1]) : undefined;
   if (!m || stage === undefined) {
-    throw new GraphError({
-      message: `unknown target "${target}" (stages: ${stages.map((s) => s.name).join(", ")}, or all)`,
-    });
+    const names = stages.map((s) => s.name);
+    // A node id with a mistyped stage name keeps its label in the suggestion: fti[mnist] -> fit[mnist].
+    const near =
+      m === null
+        ? ""
+        : m[2] === undefined
+          ? didYouMean(target, [...names, "all"])
+          : didYouMean(m[1]!, names, (name) => `${name}[${m[2]}]`);
+    throw new GraphError({ message: `unknown target "${target}"${near || ` (stages: ${names.join(", ")}, or all)`}` });
   }
   return m[2] === undefined ? [{ stage }] : [{ stage, label: m[2] }];
 };

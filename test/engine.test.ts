@@ -200,7 +200,7 @@ describe("failures", () => {
       [["run", "all", "--set", "names=3"], /invalid configuration: names/],
       [["run", "all", "--set", "colour=red"], /invalid configuration: colour/],
       [["run", "all", "--jobs", "0"], /--jobs expects a positive integer/],
-      [["run", "all", "--bogus"], /Unknown option '--bogus'/],
+      [["run", "all", "--bogus"], /unknown option "--bogus" for run/],
       [["run", "all", "--preset", "nine"], /unknown preset "nine"/],
       [["run", "all", "--force", "nosuch"], /--force: unknown stage/],
       [["frobnicate"], /unknown command "frobnicate"/],

@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { Effect } from "effect";
 import type { OptionValues, PipelineDefinition } from "../definition.ts";
+import { didYouMean } from "../suggest.ts";
 import { UsageError } from "./errors.ts";
 
 export interface FlagSpec {
@@ -47,8 +48,12 @@ export interface ParsedArgs<S extends FlagSpecs> {
   readonly givenOptions: OptionValues;
 }
 
-/** Parses `argv` strictly against the common flags, the command's and the definition's; a mistake is one line. */
+/**
+ * Parses `command`'s `argv` strictly against the common flags, the command's and the definition's; a mistake (an
+ * unknown option, a missing value) is one line, with the nearest known option when one is close.
+ */
 export const parseCommandArgs = <S extends FlagSpecs, C, R>(
+  command: string,
   spec: S,
   definition: PipelineDefinition<C, R>,
   argv: ReadonlyArray<string>,
@@ -58,11 +63,12 @@ export const parseCommandArgs = <S extends FlagSpecs, C, R>(
       definition.options.map((o) => [o.name, { type: o.boolean === true ? "boolean" : "string" } as const]),
     );
     const all: FlagSpecs = { ...COMMON_FLAGS, ...spec, ...definitionFlags };
-    let parsed: ReturnType<typeof parseArgs>;
-    try {
-      parsed = parseArgs({ args: [...argv], options: all, allowPositionals: true, strict: true });
-    } catch (e) {
-      return Effect.fail(new UsageError({ message: (e as Error).message.split("\n")[0]! }));
+    // Not strict: node's strict mode refuses `--jobs -1` as ambiguous and words its errors for node's own users;
+    // each option is checked below instead, in this tool's words.
+    const parsed = parseArgs({ args: [...argv], options: all, allowPositionals: true, strict: false, tokens: true });
+    for (const token of parsed.tokens) {
+      const mistake = token.kind === "option" ? optionMistake(token, all, command) : undefined;
+      if (mistake !== undefined) return Effect.fail(new UsageError({ message: mistake }));
     }
     const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
     const read = (specs: FlagSpecs): Record<string, unknown> =>
@@ -88,6 +94,39 @@ export const parseCommandArgs = <S extends FlagSpecs, C, R>(
       givenOptions: given,
     });
   });
+
+/** One option as parseArgs read it without strict checks. */
+interface OptionToken {
+  readonly name: string;
+  readonly rawName: string;
+  readonly value?: string | undefined;
+  readonly inlineValue?: boolean | undefined;
+}
+
+/** A value that reads as a negative number: `--jobs -1` gives it to --jobs, whose own check then names it. */
+const NEGATIVE_NUMBER = /^-\.?\d/;
+
+/** What is wrong with one option of `command`'s command line, in one line; undefined when nothing is. */
+const optionMistake = (token: OptionToken, specs: FlagSpecs, command: string): string | undefined => {
+  const spec = specs[token.name];
+  const flag = `--${token.name}`;
+  if (spec === undefined) {
+    const hint = didYouMean(
+      token.rawName,
+      Object.keys(specs).map((name) => `--${name}`),
+    );
+    return `unknown option "${token.rawName}" for ${command}${hint || ` (see pipeline help ${command})`}`;
+  }
+  if (spec.type === "boolean") {
+    return token.value === undefined ? undefined : `${flag} takes no value, got "${token.value}"`;
+  }
+  if (token.value === undefined) return `${flag} expects a value`;
+  if (token.inlineValue !== true && token.value.startsWith("-") && !NEGATIVE_NUMBER.test(token.value)) {
+    // Most likely the value was forgotten and the next option taken for it.
+    return `${flag} expects a value, got the option "${token.value}" (write ${flag}=${token.value} if it is the value)`;
+  }
+  return undefined;
+};
 
 /** `raw` as a positive (or, with allowZero, non-negative) integer; `fallback` when absent. */
 export const positiveInt = (

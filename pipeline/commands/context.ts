@@ -10,7 +10,7 @@ import type { PipelineDefinition } from "../definition.ts";
 import { buildDag, type Dag } from "../graph.ts";
 import { parseCommandArgs, type FlagSpecs, type ParsedArgs } from "./args.ts";
 import { attempt, fileSystemError, type UserError } from "./errors.ts";
-import { helpText } from "./help.ts";
+import { commandHelpText, helpText } from "./help.ts";
 
 export interface Output {
   readonly out: NodeJS.WriteStream;
@@ -26,6 +26,8 @@ export interface CommandContext<C, R, S extends FlagSpecs> extends ParsedArgs<S>
 /** A command as the CLI runs it: the arguments after its name in, the exit code out. */
 export interface Command {
   readonly name: string;
+  /** Its own flags (beside the common ones), as its help documents them. */
+  readonly flags: FlagSpecs;
   readonly run: <C, R>(
     definition: PipelineDefinition<C, R>,
     argv: ReadonlyArray<string>,
@@ -43,11 +45,12 @@ export const defineCommand = <S extends FlagSpecs>(command: {
   readonly run: <C, R>(ctx: CommandContext<C, R, S>) => Effect.Effect<number, UserError, Store>;
 }): Command => ({
   name: command.name,
+  flags: command.flags,
   run: (definition, argv, output) =>
     Effect.gen(function* () {
-      const args = yield* parseCommandArgs(command.flags, definition, argv);
+      const args = yield* parseCommandArgs(command.name, command.flags, definition, argv);
       if (args.common.help) {
-        output.out.write(helpText(definition));
+        output.out.write(commandHelpText(definition, command.name) ?? helpText(definition));
         return 0;
       }
       const cacheDir = args.common["cache-dir"] ?? process.env.PIPELINE_CACHE_DIR ?? "./cache";

@@ -1,43 +1,155 @@
-/** The usage text of `pipeline --help`, with the commands and flags a pipeline definition adds. */
+/**
+ * The help texts: `pipeline --help` (every command in one line each) and `pipeline help CMD` / `pipeline CMD --help`
+ * (one command's usage, options and examples), with the commands and flags a pipeline definition adds.
+ */
 import type { PipelineDefinition } from "../definition.ts";
 
-const HELP = (extra: string) => `usage: pipeline <command> [options]
+/** One built-in command's help; its options must be exactly the flags the command declares (tested). */
+interface CommandHelp {
+  /** What follows `pipeline` on the usage line, e.g. `run TARGET`. */
+  readonly synopsis: string;
+  readonly summary: string;
+  /** [how the option is written, what it does]; the flag's name is the first `--name` in the first element. */
+  readonly options: ReadonlyArray<readonly [string, string]>;
+  /** Example command lines (after `pipeline`), from a target and a preset of the definition. */
+  readonly examples: (names: ExampleNames) => ReadonlyArray<string>;
+}
 
-commands:
-  run TARGET        compute TARGET (a stage name, stage[label], or all), reusing cached artifacts
-                    [--dry-run] [--force STAGE]... [--jobs N] [--gpus N] [--json] [--out DIR: copy the target's artifacts]
-  status [TARGET]   list what is cached and what is stale for TARGET (default all)
-  dag TARGET        print the graph [--format text|mermaid|dot]
-  inspect REF       show an artifact: REF is a key (prefix), a node id like preprocess[mnist], or STAGE:label
-                    [--rows N] [--json] [--list]
-  inspect REF... --sql QUERY
-                    run a read-only SQL SELECT over the REFs' tables: each a view named after its artifact,
-                    plus one per stage of several REFs with the nodes' parameters as columns (the names are
-                    listed on stderr) [--format table|csv|json] [--rows N]
-  gc                remove artifacts that no node of the current configuration reaches [--dry-run]
-  lock TARGET       pin TARGET's configuration, node keys and artifact sha256s in a JSON lock file
-                    (every node must be cached) [--out FILE, default pipeline.lock.json] [--json]
-  replay [TARGET] --check
-                    recompute TARGET from scratch in a temporary cache and compare every node with
-                    --lock FILE or with the current cache [--keep] [--jobs N] [--gpus N] [--json]; exit 1 on any difference
-${extra}
-common options:
-  --cache-dir DIR   artifact store (env PIPELINE_CACHE_DIR, default ./cache)
-  --config FILE     JSON configuration merged over the defaults
-  --preset NAME     a named configuration
-  --set key=value   override one configuration value (repeatable; value parsed as JSON when it can be)
-  --json            machine-readable output on stdout
-`;
+/** Names the examples use, taken from the definition so that every example runs as shown. */
+interface ExampleNames {
+  /** The last stage: the one whose target reaches most of the graph. */
+  readonly stage: string;
+  /** ` --preset NAME` for the default or first preset, or "" for a definition without presets. */
+  readonly preset: string;
+}
 
+const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
+  run: {
+    synopsis: "run TARGET",
+    summary: "compute TARGET (a stage name, stage[label], or all), reusing cached artifacts",
+    options: [
+      ["--dry-run", "show what would run and why, compute nothing"],
+      ["--force STAGE", "recompute STAGE's nodes even when cached (repeatable)"],
+      ["-j, --jobs N", "nodes computed at once (default 2)"],
+      ["--gpus N", "nodes that may use a GPU at once (default 1)"],
+      ["--out DIR", "copy the target's artifacts to DIR"],
+    ],
+    examples: ({ stage, preset }) => [`run all${preset}`, `run ${stage} --dry-run`],
+  },
+  status: {
+    synopsis: "status [TARGET]",
+    summary: "list what is cached and what is stale, and why, for TARGET (default all)",
+    options: [],
+    examples: ({ preset }) => [`status${preset}`, "status all --json"],
+  },
+  dag: {
+    synopsis: "dag [TARGET]",
+    summary: "print the graph of TARGET (default all)",
+    options: [["--format F", "text, mermaid or dot (default text)"]],
+    examples: ({ stage }) => [`dag ${stage}`, "dag all --format mermaid"],
+  },
+  inspect: {
+    synopsis: "inspect REF...",
+    summary: "show an artifact (REF: a key prefix, a node id or STAGE:label), or query tables with --sql",
+    options: [
+      ["--rows N", "table rows to show (default 5; with --sql, all)"],
+      ["--list", "list every cached artifact"],
+      [
+        "--sql QUERY",
+        "run a read-only SELECT (DuckDB) over the REFs' tables: a view per artifact, and per stage of several REFs " +
+          "one view with the nodes' parameters as columns",
+      ],
+      ["--format F", "--sql's output: table, csv or json (default table)"],
+    ],
+    examples: ({ stage }) => ["inspect --list", `inspect ${stage} --rows 10`],
+  },
+  gc: {
+    synopsis: "gc",
+    summary: "remove the artifacts that no node of the current configuration reaches",
+    options: [["--dry-run", "list what would be removed, remove nothing"]],
+    examples: ({ preset }) => [`gc --dry-run${preset}`],
+  },
+  lock: {
+    synopsis: "lock TARGET",
+    summary: "pin TARGET's configuration, node keys and artifact sha256s in a JSON lock file (all cached)",
+    options: [["--out FILE", "the lock file to write (default pipeline.lock.json)"]],
+    examples: ({ preset }) => [`lock all${preset}`, "lock all --out other.lock.json"],
+  },
+  replay: {
+    synopsis: "replay [TARGET] --check",
+    summary: "recompute TARGET in a temporary cache and compare every node; exit 1 on any difference",
+    options: [
+      ["--check", "required: recompute and compare"],
+      ["--lock FILE", "compare with FILE (and take its target and configuration) instead of the cache"],
+      ["--keep", "keep the temporary cache (its path is printed) instead of removing it"],
+      ["-j, --jobs N", "nodes computed at once (default 2)"],
+      ["--gpus N", "nodes that may use a GPU at once (default 1)"],
+    ],
+    examples: ({ stage }) => ["replay --check --lock pipeline.lock.json", `replay ${stage} --check`],
+  },
+};
+
+const COMMON_OPTIONS: ReadonlyArray<readonly [string, string]> = [
+  ["--cache-dir DIR", "artifact store (env PIPELINE_CACHE_DIR, default ./cache)"],
+  ["--config FILE", "JSON configuration merged over the defaults"],
+  ["--preset NAME", "a named configuration"],
+  ["--set key=value", "override one configuration value (repeatable; value parsed as JSON when it can be)"],
+  ["--json", "machine-readable output on stdout"],
+  ["-h, --help", "this help"],
+];
+
+/** The flag names (without dashes) a built-in command's help documents, to check them against its declaration. */
+export const documentedFlags = (command: string): ReadonlyArray<string> =>
+  (COMMAND_HELP[command]?.options ?? []).map(([form]) => /--([\w-]+)/.exec(form)![1]!);
+
+const optionLines = (options: ReadonlyArray<readonly [string, string]>): string =>
+  options.map(([form, what]) => `  ${form.padEnd(17)} ${what}\n`).join("");
+
+const definitionOptions = <C, R>(definition: PipelineDefinition<C, R>): string =>
+  definition.options.length === 0
+    ? ""
+    : `\n${definition.name} options:\n${optionLines(
+        definition.options.map((o) => [`--${o.name}`, `${o.description}${o.env ? ` (env ${o.env})` : ""}`]),
+      )}`;
+
+/** `pipeline --help`: every command in one line, the common options and the definition's. */
 export const helpText = <C, R>(definition: PipelineDefinition<C, R>): string => {
-  const extra = Object.values(definition.commands ?? {})
-    .map((c) => `  ${c.usage.padEnd(17)} ${c.description}`)
-    .join("\n");
-  const options =
-    definition.options.length === 0
-      ? ""
-      : `\n${definition.name} options:\n${definition.options
-          .map((o) => `  --${o.name.padEnd(15)} ${o.description}${o.env ? ` (env ${o.env})` : ""}`)
-          .join("\n")}\n`;
-  return HELP(extra) + options;
+  const commands = [
+    ...Object.values(COMMAND_HELP).map((c) => [c.synopsis, c.summary] as const),
+    ...Object.values(definition.commands ?? {}).map((c) => [c.usage, c.description] as const),
+  ];
+  return (
+    "usage: pipeline <command> [options]\n\ncommands:\n" +
+    commands.map(([synopsis, summary]) => `  ${synopsis.padEnd(24)} ${summary}\n`).join("") +
+    "\n`pipeline help COMMAND` (or `pipeline COMMAND --help`) shows a command's options and examples.\n" +
+    "\ncommon options:\n" +
+    optionLines(COMMON_OPTIONS) +
+    optionLines([["-V, --version", "print the version"]]) +
+    definitionOptions(definition)
+  );
+};
+
+/** `pipeline help COMMAND`: its usage line, summary, options, the common options and examples; undefined if unknown. */
+export const commandHelpText = <C, R>(definition: PipelineDefinition<C, R>, command: string): string | undefined => {
+  const own = definition.commands?.[command];
+  if (own !== undefined) return `usage: pipeline ${own.usage}\n\n${own.description}\n`;
+  const help = COMMAND_HELP[command];
+  if (help === undefined) return undefined;
+  const presets = Object.keys(definition.presets);
+  const preset = definition.defaultPreset ?? presets[0];
+  const names: ExampleNames = {
+    stage: definition.stages.at(-1)?.name ?? "all",
+    preset: preset === undefined ? "" : ` --preset ${preset}`,
+  };
+  const options = help.options.length === 0 ? "" : `\noptions:\n${optionLines(help.options)}`;
+  return (
+    `usage: pipeline ${help.synopsis} [options]\n\n${help.summary}\n` +
+    options +
+    `\ncommon options:\n${optionLines(COMMON_OPTIONS)}` +
+    definitionOptions(definition) +
+    `\nexamples:\n${help
+      .examples(names)
+      .map((e) => `  pipeline ${e}\n`)
+      .join("")}`
+  );
 };
