@@ -72,7 +72,10 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   lock: {
     synopsis: "lock TARGET",
     summary: "pin TARGET's configuration, node keys and artifact sha256s in a JSON lock file (all cached)",
-    options: [["--out FILE", "the lock file to write (default pipeline.lock.json)"]],
+    options: [
+      ["--out FILE", "the lock file to write (default pipeline.lock.json)"],
+      ["--force", "replace a lock file of another target or configuration, or one that cannot be read"],
+    ],
     examples: ({ preset }) => [`lock all${preset}`, "lock all --out other.lock.json"],
   },
   replay: {

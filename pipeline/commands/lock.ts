@@ -1,4 +1,8 @@
-/** `pipeline lock TARGET [--out FILE]`: pins a fully cached target's configuration, keys and artifact hashes. */
+/**
+ * `pipeline lock TARGET [--out FILE] [--force]`: pins a fully cached target's configuration, keys and artifact hashes.
+ * It refuses to replace a lock of another target or configuration (e.g. the one CI replays) unless --force is given.
+ */
+import { existsSync } from "node:fs";
 import { Effect } from "effect";
 import { writeFileAtomic } from "../../cache/store.ts";
 import { attempt, UsageError } from "./errors.ts";
@@ -6,11 +10,68 @@ import { defineCommand } from "./context.ts";
 import { buildDag } from "../graph.ts";
 import { planDag } from "../plan.ts";
 import { sourcesFromFlags } from "../replay/config-sources.ts";
-import { DEFAULT_LOCK_FILE, isVolatile, stableJson, type LockFile } from "../replay/lockfile.ts";
+import { canonicalJson } from "../hash.ts";
+import {
+  DEFAULT_LOCK_FILE,
+  isVolatile,
+  readLockFile,
+  stableJson,
+  type ConfigSourcesJson,
+  type LockFile,
+} from "../replay/lockfile.ts";
+
+/** The longest inlined --config contents shown when the file's name is unknown (a lock keeps contents, not names). */
+const MAX_CONFIG_SHOWN = 60;
+
+/**
+ * A lock's target and configuration as the flags that give it, e.g. `target all with --preset smoke --set power=3`.
+ * `configFile` names the --config contents when they are those of the file given on this command line.
+ */
+const describeLock = (target: string, sources: ConfigSourcesJson, configFile: string | undefined): string => {
+  const inline = sources.config === null ? "" : canonicalJson(sources.config);
+  const config =
+    sources.config === null
+      ? []
+      : [configFile ?? (inline.length > MAX_CONFIG_SHOWN ? `${inline.slice(0, MAX_CONFIG_SHOWN)}…` : inline)];
+  const flags = [
+    ...(sources.preset === null ? [] : [`--preset ${sources.preset}`]),
+    ...config.map((c) => `--config ${c}`),
+    ...sources.set.map((s) => `--set ${s}`),
+    ...Object.entries(sources.options).map(([name, value]) => `--${name} ${value}`),
+  ];
+  return `target ${target} with ${flags.length === 0 ? "the default configuration" : flags.join(" ")}`;
+};
+
+const REPLACE_HINT = "use --out FILE for another lock, or --force to replace it";
+
+/**
+ * Fails when `outFile` holds something other than a lock of the same target and configuration: rewriting a lock after
+ * recomputing is fine, replacing another one (or an unreadable file) must be asked for with --force.
+ */
+const guardExistingLock = (
+  outFile: string,
+  target: string,
+  sources: ConfigSourcesJson,
+  configFile: string | undefined,
+): Effect.Effect<void, UsageError> =>
+  Effect.gen(function* () {
+    if (!existsSync(outFile)) return;
+    const existing = yield* readLockFile(outFile).pipe(
+      Effect.mapError((e) => new UsageError({ message: `${e.message}; ${REPLACE_HINT}` })),
+    );
+    const pinned = { target: existing.target, sources: existing.configSources };
+    if (canonicalJson(pinned) === canonicalJson({ target, sources })) return;
+    const sameConfigFile =
+      configFile !== undefined && canonicalJson(existing.configSources.config) === canonicalJson(sources.config);
+    const message =
+      `${outFile} pins ${describeLock(existing.target, existing.configSources, sameConfigFile ? configFile : undefined)}` +
+      `; this lock is for ${describeLock(target, sources, configFile)}: ${REPLACE_HINT}`;
+    return yield* new UsageError({ message });
+  });
 
 export const lock = defineCommand({
   name: "lock",
-  flags: { out: { type: "string" } },
+  flags: { out: { type: "string" }, force: { type: "boolean" } },
   run: (ctx) =>
     Effect.gen(function* () {
       const [target, extra] = ctx.positionals;
@@ -20,6 +81,7 @@ export const lock = defineCommand({
       const outFile = ctx.flags.out ?? DEFAULT_LOCK_FILE;
       const { sources, config } = yield* sourcesFromFlags(ctx);
       const dag = yield* attempt(() => buildDag(ctx.definition.stages, config, target));
+      if (!ctx.flags.force) yield* guardExistingLock(outFile, target, sources, ctx.common.config);
       const plan = yield* planDag(dag);
       for (const c of plan.corrupt) ctx.err.write(`corrupt  ${c.nodeId}: ${c.reason}; moved to quarantine\n`);
       const missing = dag.order.filter((id) => plan.entries.get(id)!.status !== "cached");
