@@ -14,6 +14,42 @@ const bar = (fraction: number, width = 20) => {
   return `[${"#".repeat(full)}${"-".repeat(width - full)}] ${(f * 100).toFixed(0).padStart(3)}%`;
 };
 
+/** Measured progress of a node at one moment: the fraction done and the clock in ms. */
+export interface ProgressPoint {
+  readonly fraction: number;
+  readonly at: number;
+}
+
+/** Below this much measured progress or time an extrapolation is mostly noise (warm-up, first-step compilation). */
+const MIN_ETA_FRACTION = 0.005;
+const MIN_ETA_MS = 2_000;
+
+/**
+ * Time left in ms, extrapolating the rate measured from `since` (the node's first progress with a fraction above
+ * zero, so loading before the first step and epochs resumed from a checkpoint do not count) to `current`;
+ * undefined while there is too little progress or time to measure.
+ */
+export const remainingMs = (since: ProgressPoint, current: ProgressPoint): number | undefined => {
+  const gained = current.fraction - since.fraction;
+  const elapsed = current.at - since.at;
+  if (gained < MIN_ETA_FRACTION || elapsed < MIN_ETA_MS) return undefined;
+  return (elapsed * Math.max(0, 1 - current.fraction)) / gained;
+};
+
+/** A duration for a person: `45s`, `3m 20s`, `2h 05m`. */
+export const humanDuration = (ms: number): string => {
+  const total = Math.round(ms / 1000);
+  const [h, m, s] = [Math.floor(total / 3600), Math.floor(total / 60) % 60, total % 60];
+  if (h > 0) return `${h}h ${String(m).padStart(2, "0")}m`;
+  return m > 0 ? `${m}m ${String(s).padStart(2, "0")}s` : `${s}s`;
+};
+
+/** `ETA 3m 20s` for a running node, or "" before its progress can be measured. */
+export const etaText = (since: ProgressPoint | undefined, current: ProgressPoint): string => {
+  const left = since === undefined ? undefined : remainingMs(since, current);
+  return left === undefined ? "" : `ETA ${humanDuration(left)}`;
+};
+
 export const finishLine = (r: NodeResult): string => {
   switch (r.status) {
     case "ran":
@@ -39,7 +75,23 @@ export const makeReporter = (
   } = {},
 ): Reporter => {
   const now = options.now ?? Date.now;
-  const running = new Map<string, { started: number; fraction?: number; message?: string; lastLine: number }>();
+  const running = new Map<
+    string,
+    { started: number; fraction?: number; message?: string; lastLine: number; firstProgress?: ProgressPoint }
+  >();
+  /** Records a progress event's fraction and message; the first fraction above zero anchors the ETA. */
+  const update = (e: Extract<ExecEvent, { type: "progress" }>) => {
+    const s = running.get(e.id);
+    if (s === undefined) return undefined;
+    if (e.fraction !== undefined) s.fraction = e.fraction;
+    if (e.message !== undefined) s.message = e.message;
+    if (s.firstProgress === undefined && s.fraction !== undefined && s.fraction > 0) {
+      s.firstProgress = { fraction: s.fraction, at: now() };
+    }
+    return s;
+  };
+  const eta = (s: { fraction?: number; firstProgress?: ProgressPoint }) =>
+    etaText(s.firstProgress, { fraction: s.fraction ?? 0, at: now() });
   const write = (line: string) => {
     if (!options.quiet) stream.write(`${line}\n`);
   };
@@ -52,14 +104,13 @@ export const makeReporter = (
             write(`run      ${e.id}: ${e.reason}`);
             break;
           case "progress": {
-            const s = running.get(e.id);
+            const s = update(e);
             if (s === undefined) break;
-            if (e.fraction !== undefined) s.fraction = e.fraction;
-            if (e.message !== undefined) s.message = e.message;
             if (now() - s.lastLine >= 10_000) {
               s.lastLine = now();
               const pct = s.fraction === undefined ? "" : ` ${(s.fraction * 100).toFixed(0)}%`;
-              write(`  ...    ${e.id}${pct} ${s.message ?? ""} (${seconds(now() - s.started)})`);
+              const left = eta(s);
+              write(`  ...    ${e.id}${pct} ${s.message ?? ""} (${seconds(now() - s.started)}${left && `, ${left}`})`);
             }
             break;
           }
@@ -90,7 +141,8 @@ export const makeReporter = (
     clear();
     const width = stream.columns ?? 100;
     for (const [id, s] of running) {
-      const line = `  ${bar(s.fraction ?? 0)} ${id} ${s.message ?? ""} ${seconds(now() - s.started)}`;
+      const line =
+        `  ${bar(s.fraction ?? 0)} ${id} ${s.message ?? ""} ${seconds(now() - s.started)} ${eta(s)}`.trimEnd();
       stream.write(`${line.slice(0, width - 1)}\n`);
       drawn++;
     }
@@ -106,13 +158,9 @@ export const makeReporter = (
           write(`run      ${e.id}: ${e.reason}`);
           draw();
           break;
-        case "progress": {
-          const s = running.get(e.id);
-          if (s === undefined) break;
-          if (e.fraction !== undefined) s.fraction = e.fraction;
-          if (e.message !== undefined) s.message = e.message;
+        case "progress":
+          update(e);
           break;
-        }
         case "waiting":
           clear();
           write(`waiting  ${e.id}: another run (pid ${e.holderPid}) is computing it`);

@@ -91,12 +91,25 @@ export const train = defineStage({
       const metrics = yield* Stream.fromAsyncIterable(trainingEvents(model, options), trainingFailed).pipe(
         Stream.runFoldEffect(NO_EPOCHS, (done, event) => {
           switch (event.kind) {
-            case "start":
-              return Effect.as(io.recordRuntime("resumedEpochs", event.resumed.length), event.resumed);
+            case "start": {
+              const resumedFrom = event.resumed.at(-1);
+              return io
+                .recordRuntime("resumedEpochs", event.resumed.length)
+                .pipe(
+                  Effect.zipRight(resumedFrom === undefined ? Effect.void : io.log(resumedLine(resumedFrom, p.epochs))),
+                  Effect.as(event.resumed),
+                );
+            }
             case "step":
               return Effect.as(io.progress(stepProgress(event, done.at(-1), p.epochs)), done);
             case "epoch":
-              return Effect.as(io.progress(epochProgress(event.metrics, p.epochs)), [...done, event.metrics]);
+              // A log line, not only progress: progress is throttled off a terminal, and every epoch's outcome counts.
+              return io
+                .progress({ fraction: event.metrics.epoch / p.epochs })
+                .pipe(
+                  Effect.zipRight(io.log(epochOutcome(event.metrics, p.epochs))),
+                  Effect.as([...done, event.metrics]),
+                );
           }
         }),
       );
@@ -135,9 +148,15 @@ function stepProgress(
   };
 }
 
-/** The outcome of a completed epoch. */
-function epochProgress(m: EpochMetrics, epochs: number): Progress {
+/** The outcome of a completed epoch, e.g. `epoch 3/10: test error 1.25%, 812 img/s`. */
+function epochOutcome(m: EpochMetrics, epochs: number): string {
   const testError = `${(100 * m.testError).toFixed(2)}%`;
-  const rate = `${m.imagesPerSecond.toFixed(0)} img/s`;
-  return { fraction: m.epoch / epochs, message: `epoch ${m.epoch}: test error ${testError}, ${rate}` };
+  return `epoch ${m.epoch}/${epochs}: test error ${testError}, ${m.imagesPerSecond.toFixed(0)} img/s`;
+}
+
+/** Which checkpoint training continues from, e.g. `resumed from epoch 2 (test error 3.10%), 1 epoch left`. */
+function resumedLine(last: EpochMetrics, epochs: number): string {
+  const left = epochs - last.epoch;
+  const testError = `${(100 * last.testError).toFixed(2)}%`;
+  return `resumed from epoch ${last.epoch} (test error ${testError}), ${left} epoch${left === 1 ? "" : "s"} left`;
 }

@@ -415,8 +415,8 @@ describe("progress display", () => {
       yield* TestClock.adjust("10 seconds");
       progress(0.5);
       expect(err.text().split("\n").slice(1)).toEqual([
-        "  ...    train[x] 30% epoch (10.0 s)",
-        "  ...    train[x] 50% epoch (20.0 s)",
+        "  ...    train[x] 30% epoch (10.0 s, ETA 35s)",
+        "  ...    train[x] 50% epoch (20.0 s, ETA 25s)",
         "",
       ]);
       reporter.close();

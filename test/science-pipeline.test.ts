@@ -148,6 +148,8 @@ describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, ()
 
       const resumed = await run(...args(killedCache), "--json");
       expect(resumed.code, resumed.err).toBe(0);
+      expect(resumed.err).toMatch(/note +train\[mnist,L=1,seed=0\]: resumed from epoch [12] \(test error /);
+      expect(resumed.err).toContain("train[mnist,L=1,seed=0]: epoch 3/3: test error ");
       const straight = await run(...args(straightCache), "--json");
       expect(straight.code, straight.err).toBe(0);
       const node = (out: string) =>
