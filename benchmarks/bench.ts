@@ -20,12 +20,11 @@ import type { IoResult } from "./io.ts";
 import {
   estimateCpuSweep,
   estimateGpuSweep,
-  linearFit,
-  throughputPoints,
   type CpuSweepEstimate,
   type GpuAssumptions,
   type GpuSweepEstimate,
 } from "./lib/estimate.ts";
+import { linearFit, throughputPoints } from "../science/throughput.ts";
 import { parseOptions, repoRoot, writeResults, type Summary } from "./lib/measure.ts";
 import type { PlanningResult } from "./planning.ts";
 import type { MemoryRow, OverheadRow, ProbeResult } from "./probe.ts";

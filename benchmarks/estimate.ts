@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { TrainingResult } from "./training.ts";
-import { estimateCpuSweep, presetRuns, throughputPoints } from "./lib/estimate.ts";
+import { estimateCpuSweep, presetRuns } from "./lib/estimate.ts";
+import { throughputPoints } from "../science/throughput.ts";
 import { repoRoot } from "./lib/measure.ts";
 
 const { values } = parseArgs({ options: { preset: { type: "string" }, results: { type: "string" } } });

@@ -10,7 +10,15 @@ import type { Staging } from "../cache/store.ts";
 import type { NodeResult } from "./executor.ts";
 import type { Dag, DagNode } from "./graph.ts";
 import { openParquetReader, openParquetWriter } from "./parquet.ts";
-import { attempt, attemptPromise, fail, StageError, type StageIOService } from "./stage.ts";
+import {
+  attempt,
+  attemptPromise,
+  fail,
+  StageError,
+  type NodeReader,
+  type Outputs,
+  type StageIOService,
+} from "./stage.ts";
 import { columnMismatch, type Row } from "./table.ts";
 
 interface StagedArtifact {
@@ -19,6 +27,53 @@ interface StagedArtifact {
   readonly rows?: number;
   readonly schema?: unknown;
 }
+
+/**
+ * Reads of a finished node's artifacts (its manifest and directory in `result`); each table is checked against the
+ * declared `outputs` before a row is returned. `what` names the node in errors.
+ */
+export const nodeReader = (result: NodeResult, outputs: Outputs, what: string): NodeReader => {
+  const path = (artifact: string): Effect.Effect<string, StageError> => {
+    const entry = result.manifest?.artifacts[artifact];
+    if (entry === undefined || result.dir === undefined) return fail(`${what} has no artifact "${artifact}"`);
+    return Effect.succeed(join(result.dir, entry.file));
+  };
+  const openTable = (artifact: string) =>
+    Effect.gen(function* () {
+      const file = yield* path(artifact);
+      const table = `${what} table "${artifact}"`;
+      const spec = outputs[artifact];
+      if (spec?.kind !== "table") return yield* fail(`${table} is not a declared table`);
+      const reader = yield* attemptPromise(`cannot read ${table}`, () => openParquetReader(file));
+      const mismatch = columnMismatch(reader.columns, spec.columns);
+      if (mismatch !== undefined) return yield* fail(`${table}: ${mismatch}`);
+      return {
+        rowGroups: reader.rowGroups,
+        readRowGroup: (index: number) => attemptPromise(`cannot read ${table}`, () => reader.readRowGroup(index)),
+      };
+    });
+  return {
+    path,
+    readTable: (artifact) =>
+      Effect.gen(function* () {
+        const { rowGroups, readRowGroup } = yield* openTable(artifact);
+        const rows: Row[] = [];
+        for (let group = 0; group < rowGroups; group++) {
+          for (const row of yield* readRowGroup(group)) rows.push(row);
+        }
+        return rows;
+      }),
+    streamTable: (artifact) =>
+      Stream.unwrap(
+        Effect.map(openTable(artifact), ({ rowGroups, readRowGroup }) =>
+          Stream.range(0, rowGroups - 1).pipe(
+            Stream.mapEffect(readRowGroup),
+            Stream.mapConcatChunk((rows) => Chunk.unsafeFromArray(rows)),
+          ),
+        ),
+      ),
+  };
+};
 
 /** Binds StageIO to one node: its upstream artifacts (read-only), its staging directory and its scratch directory. */
 export const makeStageIO = <C, R>(
@@ -39,56 +94,24 @@ export const makeStageIO = <C, R>(
     return id === undefined ? undefined : dag.nodes.get(id);
   };
 
-  const artifactPath = (input: string, artifact: string): Effect.Effect<string, StageError> => {
+  const inputReader = (input: string): NodeReader => {
     const r = upstream[input];
-    if (r === undefined) return Effect.fail(new StageError({ message: `${node.id} has no input "${input}"` }));
-    const entry = r.manifest!.artifacts[artifact];
-    if (entry === undefined) {
-      return Effect.fail(new StageError({ message: `input ${input} (${r.id}) has no artifact "${artifact}"` }));
+    const stage = upstreamNode(input)?.stage;
+    if (r === undefined || stage === undefined) {
+      const missing = Effect.fail(new StageError({ message: `${node.id} has no input "${input}"` }));
+      return { readTable: () => missing, streamTable: () => Stream.fromEffect(missing), path: () => missing };
     }
-    return Effect.succeed(join(r.dir!, entry.file));
+    return nodeReader(r, stage.outputs, `input ${input} (${r.id})`);
   };
-
-  /** An upstream table opened for reading, once its columns are checked against the upstream stage's declaration. */
-  const openTable = (input: string, artifact: string) =>
-    Effect.gen(function* () {
-      const path = yield* artifactPath(input, artifact);
-      const what = `input ${input} (${upstream[input]!.id}) table "${artifact}"`;
-      const spec = upstreamNode(input)?.stage.outputs[artifact];
-      if (spec?.kind !== "table") return yield* fail(`${what} is not a declared table`);
-      const table = yield* attemptPromise(`cannot read ${what}`, () => openParquetReader(path));
-      const mismatch = columnMismatch(table.columns, spec.columns);
-      if (mismatch !== undefined) return yield* fail(`${what}: ${mismatch}`);
-      return {
-        table,
-        readRowGroup: (index: number) => attemptPromise(`cannot read ${what}`, () => table.readRowGroup(index)),
-      };
-    });
 
   const service: StageIOService = {
     inputNames: Object.keys(node.deps),
     inputStage: (input) => upstreamNode(input)?.stage.name,
     inputParams: (input) => upstreamNode(input)?.params,
     inputRuntime: (input) => upstream[input]?.manifest?.runtime ?? {},
-    readTable: (input, artifact) =>
-      Effect.gen(function* () {
-        const { table, readRowGroup } = yield* openTable(input, artifact);
-        const rows: Row[] = [];
-        for (let group = 0; group < table.rowGroups; group++) {
-          for (const row of yield* readRowGroup(group)) rows.push(row);
-        }
-        return rows;
-      }),
-    streamTable: (input, artifact) =>
-      Stream.unwrap(
-        Effect.map(openTable(input, artifact), ({ table, readRowGroup }) =>
-          Stream.range(0, table.rowGroups - 1).pipe(
-            Stream.mapEffect(readRowGroup),
-            Stream.mapConcatChunk((rows) => Chunk.unsafeFromArray(rows)),
-          ),
-        ),
-      ),
-    inputPath: artifactPath,
+    readTable: (input, artifact) => inputReader(input).readTable(artifact),
+    streamTable: (input, artifact) => inputReader(input).streamTable(artifact),
+    inputPath: (input, artifact) => inputReader(input).path(artifact),
     writeTable: (artifact, rows) =>
       Effect.gen(function* () {
         const spec = outputs[artifact];

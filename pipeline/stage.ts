@@ -105,21 +105,50 @@ type OutputsOf<S> = S extends { readonly outputs: infer O } ? O : never;
 type ParamsOf<S> = S extends { readonly params: Schema.Schema<infer P, infer _I, never> } ? P : never;
 type UpstreamOf<D> = D extends Dependency<infer S> ? S : never;
 
-/** One upstream node as a stage sees it: its parameters and typed reads of its artifacts. */
-export interface Upstream<S> {
-  /** The local input name. */
+/** A finished node of parameters `P` and outputs `O`: its parameters and typed reads of its artifacts. */
+export interface FinishedNode<P, O> {
+  /** The local input name (for a node read as an input), or the node's id. */
   readonly name: string;
-  readonly params: ParamsOf<S>;
-  /** The run-time facts the upstream node recorded (backend, versions, threads). */
+  readonly params: P;
+  /** The run-time facts the node recorded (backend, versions, threads). */
   readonly runtime: Readonly<Record<string, unknown>>;
-  readonly readTable: <A extends TableNames<OutputsOf<S>>>(
-    artifact: A,
-  ) => Effect.Effect<ReadonlyArray<RowOf<OutputsOf<S>[A]>>, StageError>;
-  readonly streamTable: <A extends TableNames<OutputsOf<S>>>(
-    artifact: A,
-  ) => Stream.Stream<RowOf<OutputsOf<S>[A]>, StageError>;
+  readonly readTable: <A extends TableNames<O>>(artifact: A) => Effect.Effect<ReadonlyArray<RowOf<O[A]>>, StageError>;
+  readonly streamTable: <A extends TableNames<O>>(artifact: A) => Stream.Stream<RowOf<O[A]>, StageError>;
   /** Absolute path of a file artifact (read-only). */
-  readonly path: (artifact: FileNames<OutputsOf<S>>) => Effect.Effect<string, StageError>;
+  readonly path: (artifact: FileNames<O>) => Effect.Effect<string, StageError>;
+}
+
+/** One upstream node as a stage sees it. */
+export type Upstream<S> = FinishedNode<ParamsOf<S>, OutputsOf<S>>;
+
+/** The untyped reads of one finished node's artifacts, as the engine provides them. */
+export interface NodeReader {
+  readonly readTable: (artifact: string) => Effect.Effect<ReadonlyArray<Row>, StageError>;
+  readonly streamTable: (artifact: string) => Stream.Stream<Row, StageError>;
+  readonly path: (artifact: string) => Effect.Effect<string, StageError>;
+}
+
+/** A node's reads typed by its declaration (sound: every table read is checked against that declaration). */
+export const finishedNode = <P, O>(
+  name: string,
+  params: unknown,
+  runtime: Readonly<Record<string, unknown>>,
+  reader: NodeReader,
+): FinishedNode<P, O> => ({
+  name,
+  params: params as P,
+  runtime,
+  readTable: (artifact) => reader.readTable(artifact) as Effect.Effect<ReadonlyArray<never>, StageError>,
+  streamTable: (artifact) => reader.streamTable(artifact) as Stream.Stream<never, StageError>,
+  path: (artifact) => reader.path(artifact),
+});
+
+/** What `run --dry-run` shows of a node before running it: its key parameters and, if known, its expected time. */
+export interface NodePreview {
+  /** e.g. `3 epochs x 60000 images, batch 128`. */
+  readonly work: string;
+  /** Estimated seconds on this machine, from measured throughput; undefined when nothing was measured. */
+  readonly seconds?: number;
 }
 
 /** StageIO typed by a stage's inputs `I` and outputs `O`: what a stage's `run` receives. */
@@ -165,6 +194,10 @@ export interface StageDefinition<P, C, R = never, I extends Inputs = Inputs, O e
   readonly outputs: O;
   /** A short human label for a node, e.g. `mnist,L=4`; defaults to all parameters. */
   readonly label?: (params: P) => string;
+  /** The node's work and estimated time, for `run --dry-run`. */
+  readonly preview?: (params: P) => NodePreview;
+  /** One line on what a finished node found (e.g. `test error 0.78 %`), read from its artifacts; shown after a run. */
+  readonly summarize?: (node: FinishedNode<P, O>) => Effect.Effect<string, StageError>;
   readonly run: (params: P) => Effect.Effect<void, StageError, StageIO | R>;
 }
 
@@ -181,18 +214,16 @@ export interface StageDeclaration<P, C, R, I extends Inputs, O extends Outputs> 
 }
 
 /**
- * StageIO typed by a declaration. The casts are sound because the engine checks every table it reads against the
- * declaration its row type comes from, and writes only rows that fit the declared columns.
+ * StageIO typed by a declaration. The cast is sound because the engine writes only rows that fit the declared
+ * columns (reads are typed by `finishedNode`).
  */
 const typedIO = <I, O>(io: StageIOService): StageIOOf<I, O> => {
-  const upstream = <S>(name: string): Upstream<S> => ({
-    name,
-    params: io.inputParams(name) as ParamsOf<S>,
-    runtime: io.inputRuntime(name),
-    readTable: (artifact) => io.readTable(name, artifact) as Effect.Effect<ReadonlyArray<never>, StageError>,
-    streamTable: (artifact) => io.streamTable(name, artifact) as Stream.Stream<never, StageError>,
-    path: (artifact) => io.inputPath(name, artifact),
-  });
+  const upstream = <S>(name: string): Upstream<S> =>
+    finishedNode(name, io.inputParams(name), io.inputRuntime(name), {
+      readTable: (artifact) => io.readTable(name, artifact),
+      streamTable: (artifact) => io.streamTable(name, artifact),
+      path: (artifact) => io.inputPath(name, artifact),
+    });
   return {
     scratchDir: io.scratchDir,
     log: io.log,

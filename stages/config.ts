@@ -1,5 +1,6 @@
 /** The paper pipeline's configuration: which data sets, depths and seeds, and the training recipe per data set. */
 import { Schema } from "effect";
+import { DATASETS } from "../science/data/datasets.ts";
 
 export const DatasetName = Schema.Literal("mnist", "cifar10");
 export type DatasetName = typeof DatasetName.Type;
@@ -131,6 +132,10 @@ export const trainParamsFor = (config: PaperConfig, dataset: DatasetName, L: num
     schedule: d.schedule,
   };
 };
+
+/** How many training images a run sees per epoch: its subset, or the whole training split. */
+export const trainImagesOf = (p: TrainParams): number =>
+  p.trainSubset > 0 ? p.trainSubset : DATASETS[p.dataset].splitSizes.train;
 
 /** Every (depth, seed) run configured for a data set, in order. */
 export const runsOf = (config: PaperConfig, dataset: DatasetName) =>

@@ -7,6 +7,7 @@ import { Effect, Schema } from "effect";
 import {
   fitCurves,
   FitRowSchema,
+  type FitRow,
   type CurvePoint,
   type SectionSeedSummaryRow,
   type SectionStatsRow,
@@ -15,6 +16,14 @@ import { attempt, defineStage, dependOn } from "../pipeline/stage.ts";
 import { table } from "../pipeline/table.ts";
 import { aggregate } from "./aggregate.ts";
 import { DatasetName, type PaperConfig } from "./config.ts";
+
+/** `-0.93 [-1.10, -0.76]`, or `-0.93` without an interval, or `n/a` below two depths. */
+const exponentText = (r: FitRow): string => {
+  if (r.slope === null) return "n/a";
+  const ci =
+    r.slopeCiLow === null || r.slopeCiHigh === null ? "" : ` [${r.slopeCiLow.toFixed(2)}, ${r.slopeCiHigh.toFixed(2)}]`;
+  return `${r.slope.toFixed(2)}${ci}`;
+};
 
 /** Section rows as fit curve points: per-seed rows keep their seed, across-seed rows have none. */
 export const curvePoints = (
@@ -32,6 +41,12 @@ export const fit = defineStage({
     config.datasets.map((dataset) => ({ dataset, saturationTolerance: config.analysis.saturationTolerance })),
   inputs: (p) => ({ aggregate: dependOn(aggregate, { dataset: p.dataset }) }),
   label: (p) => p.dataset,
+  summarize: (node) =>
+    Effect.map(node.readTable("fits"), (rows) => {
+      const sections = rows.filter((r) => r.seed === null && r.section >= 0).sort((a, b) => a.section - b.section);
+      const level = sections[0] === undefined ? "" : ` (${(100 * sections[0].confidence).toFixed(0)}% CI)`;
+      return `exponent per section${level}: ${sections.map(exponentText).join(", ")}; hypothesis -1`;
+    }),
   outputs: { fits: table("one fit per (seed or means over seeds, section); section -1 = whole network", FitRowSchema) },
   run: (p, io) =>
     Effect.gen(function* () {

@@ -7,6 +7,7 @@ import { dirname } from "node:path";
 import { Chunk, Effect, Ref, Schema, Stream } from "effect";
 import { DATASETS } from "../science/data/datasets.ts";
 import { loadResNet, MODEL_JSON } from "../science/model-io.ts";
+import { measuredSecondsPerImage } from "../science/throughput.ts";
 import { addToSummary, EMPTY_PROBE_SUMMARY, probeBatches, ProbeRowSchema } from "../science/probe.ts";
 import { attemptPromise, defineStage, dependOn, errorMessage, StageError } from "../pipeline/stage.ts";
 import { table } from "../pipeline/table.ts";
@@ -38,6 +39,12 @@ export const probe = defineStage({
     data: dependOn(preprocess, { dataset: p.dataset }),
   }),
   label: (p) => `${p.dataset},L=${p.L},seed=${p.seed}`,
+  // A forward pass costs about a third of a training step; counting a whole one errs on the long side, as the
+  // estimator of presets does.
+  preview: (p) => {
+    const perImage = measuredSecondsPerImage(p.dataset, p.L);
+    return { work: `${p.images} test images`, ...(perImage === undefined ? {} : { seconds: p.images * perImage }) };
+  },
   outputs: {
     perturbations: table(
       "one row per (section, block, image); section 0..2 and block 0..L-1; scaled and cosine null when ||x_l|| = 0",

@@ -84,6 +84,7 @@ export const report = defineStage({
   },
   label: (p) => `${p.dataset},eps=${p.eps}`,
   outputs,
+  summarize: (node) => Effect.map(node.path("report.html"), (path) => `report: ${path}`),
   run: (p, io) =>
     Effect.gen(function* () {
       const trainRuns = io.inputsOf(train);

@@ -4,7 +4,7 @@
  * from its d_scaled, not copied).
  */
 import { Effect, Schema } from "effect";
-import { stopRule as computeStopRule, StopRuleRowSchema } from "../science/analysis.ts";
+import { stopRule as computeStopRule, StopRuleRowSchema, type StopRuleRow } from "../science/analysis.ts";
 import { attempt, defineStage, dependOn } from "../pipeline/stage.ts";
 import { table } from "../pipeline/table.ts";
 import { aggregate } from "./aggregate.ts";
@@ -32,6 +32,18 @@ export const stopRule = defineStage({
     fit: dependOn(fit, { dataset: p.dataset, saturationTolerance: p.saturationTolerance }),
   }),
   label: (p) => `${p.dataset},eps=${p.eps}`,
+  summarize: (node) =>
+    Effect.map(node.readTable("rules"), (rows) => {
+      const sections = rows
+        .filter((r) => r.seed === null && r.section >= 0 && r.estimator === "saturated")
+        .sort((a, b) => a.section - b.section);
+      const depths = (pick: (r: StopRuleRow) => number | null) =>
+        sections.map((r) => String(pick(r) ?? "n/a")).join(" / ");
+      const paper = sections.some((r) => r.paperPredictedDepth !== null)
+        ? ` (paper: ${depths((r) => r.paperPredictedDepth)})`
+        : "";
+      return `blocks per section for eps ${node.params.eps}: ${depths((r) => r.predictedDepth)}${paper}`;
+    }),
   outputs: {
     rules: table("one row per (seed or means over seeds, section); section -1 = whole network", StopRuleRowSchema),
   },

@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import { Effect, Schema, Stream } from "effect";
 import { DATASETS } from "../science/data/datasets.ts";
 import { saveResNet, MODEL_JSON, WEIGHTS_BIN } from "../science/model-io.ts";
+import { measuredSecondsPerImage } from "../science/throughput.ts";
 import {
   createTrainingModel,
   trainingEvents,
@@ -15,7 +16,7 @@ import {
 } from "../science/training.ts";
 import { attemptPromise, defineStage, dependOn, errorMessage, file, StageError } from "../pipeline/stage.ts";
 import { Double, Int32, table, volatileTable } from "../pipeline/table.ts";
-import { runsOf, TrainParams, trainParamsFor, type PaperConfig } from "./config.ts";
+import { runsOf, trainImagesOf, TrainParams, trainParamsFor, type PaperConfig } from "./config.ts";
 import { readChannelStats, readImages } from "./images.ts";
 import { preprocess } from "./preprocess.ts";
 import { Backend, backendRecord, describeBackend } from "./services.ts";
@@ -48,6 +49,21 @@ export const train = defineStage({
     ),
   inputs: (p) => ({ data: dependOn(preprocess, { dataset: p.dataset }) }),
   label: (p) => `${p.dataset},L=${p.L},seed=${p.seed}`,
+  preview: (p) => {
+    const images = trainImagesOf(p);
+    const perImage = measuredSecondsPerImage(p.dataset, p.L);
+    return {
+      work: `${p.epochs} epoch${p.epochs === 1 ? "" : "s"} x ${images} images, batch ${p.batchSize}`,
+      ...(perImage === undefined ? {} : { seconds: p.epochs * images * perImage }),
+    };
+  },
+  summarize: (node) =>
+    Effect.map(node.readTable("epochs"), (rows) => {
+      const last = rows.at(-1);
+      return last === undefined
+        ? "no epoch recorded"
+        : `test error ${(100 * last.testError).toFixed(2)}% after ${last.epoch} epoch${last.epoch === 1 ? "" : "s"}`;
+    }),
   outputs: {
     [MODEL_JSON]: file("tfjs model topology and weights manifest"),
     [WEIGHTS_BIN]: file("tfjs weights"),

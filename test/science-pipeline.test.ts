@@ -10,6 +10,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ArtifactStore } from "../cache/store.ts";
 import { main } from "../pipeline/cli.ts";
 import { readParquet } from "../pipeline/parquet.ts";
+import { humanDuration } from "../pipeline/progress.ts";
+import { measuredSecondsPerImage } from "../science/throughput.ts";
 import { paperPipeline } from "../stages/index.ts";
 import { capture } from "./fixtures/capture.ts";
 
@@ -96,9 +98,49 @@ describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, ()
     expect(overall.map((r) => r.paperScaledDistance)).toEqual([4.11, 3.12, 4.58]);
     for (const r of overall) expect(r.predictedDepth).toBe(Math.ceil((r.scaledDistance as number) / 0.1 - 1e-9));
 
+    // The run ends with what it found, read from the artifacts just written.
+    const fits = await table("fit[mnist]", "fits");
+    const exponents = [0, 1, 2].map((section) => {
+      const f = fits.find((r) => r.seed === null && r.section === section)!;
+      const ci =
+        f.slopeCiLow === null
+          ? ""
+          : ` [${(f.slopeCiLow as number).toFixed(2)}, ${(f.slopeCiHigh as number).toFixed(2)}]`;
+      return `${(f.slope as number).toFixed(2)}${ci}`;
+    });
+    const reportPath = join(store.objectDir(byId("report[mnist,eps=0.1]").key), "report.html");
+    const expectedResults = [
+      "results:",
+      expect.stringMatching(/^ {2}train\[mnist,L=1,seed=0\] +test error \d+\.\d\d% after 1 epoch$/),
+      `  train[mnist,L=2,seed=0]   test error ${(100 * (epochs.at(-1)!.testError as number)).toFixed(2)}% after 1 epoch`,
+      `  fit[mnist]                exponent per section (95% CI): ${exponents.join(", ")}; hypothesis -1`,
+      `  stop-rule[mnist,eps=0.1]  blocks per section for eps 0.1: ${overall
+        .filter((r) => r.estimator === "saturated")
+        .map((r) => r.predictedDepth ?? "n/a")
+        .join(" / ")} (paper: 42 / 32 / 46)`,
+      `  report[mnist,eps=0.1]     report: ${reportPath}`,
+    ];
+    const resultsOf = (stderr: string) => stderr.slice(stderr.indexOf("results:")).trimEnd().split("\n");
+    expect(resultsOf(first.err)).toEqual(expectedResults);
+
     const second = await run("run", "all", ...TINY, "--json");
     expect(second.code).toBe(0);
     expect((JSON.parse(second.out).nodes as Array<{ status: string }>).every((n) => n.status === "cached")).toBe(true);
+    expect(resultsOf(second.err)).toEqual(expectedResults);
+
+    // A dry run of one more depth names its work and time from the measured throughput.
+    const dry = await run("run", "all", ...TINY, "--set", "mnist.depths=[1,2,3]", "--dry-run");
+    expect(dry.code, dry.err).toBe(0);
+    const trainSeconds = 256 * measuredSecondsPerImage("mnist", 3)!;
+    const probeSeconds = 64 * measuredSecondsPerImage("mnist", 3)!;
+    expect(dry.err).toContain(
+      `train[mnist,L=3,seed=0]   never run · 1 epoch x 256 images, batch 64, ~${humanDuration(trainSeconds * 1000)}\n`,
+    );
+    expect(dry.err).toContain(`· 64 test images, ~${humanDuration(probeSeconds * 1000)}\n`);
+    expect(dry.err).toContain(
+      `estimated: ${humanDuration((trainSeconds + probeSeconds) * 1000)} for 2 nodes one at a time, ` +
+        "from measured throughput (+ 4 quick nodes without an estimate)\n",
+    );
   }, 300_000);
 
   it("a training node killed with SIGKILL after an epoch resumes from its checkpoint and ends bit-identical", async () => {

@@ -8,7 +8,8 @@
 import { loadConfig } from "../../pipeline/config.ts";
 import { DATASETS } from "../../science/data/datasets.ts";
 import { sectionShapes } from "../../science/resnet.ts";
-import { runsOf, trainParamsFor, type DatasetName } from "../../stages/config.ts";
+import { secondsPerImageByDataset, type SecondsPerImage, type ThroughputPoint } from "../../science/throughput.ts";
+import { runsOf, trainImagesOf, trainParamsFor, type DatasetName } from "../../stages/config.ts";
 import { paperPipeline } from "../../stages/index.ts";
 
 export interface SweepRun {
@@ -26,57 +27,15 @@ export const presetRuns = (preset?: string): SweepRun[] => {
   return config.datasets.flatMap((dataset) =>
     runsOf(config, dataset).map(({ L, seed }) => {
       const p = trainParamsFor(config, dataset, L, seed);
-      const trainImages = p.trainSubset > 0 ? p.trainSubset : DATASETS[dataset].splitSizes.train;
       const testImages = config[dataset].probeImages;
-      return { dataset, L, epochs: p.epochs, trainImages, testImages, batchSize: p.batchSize };
+      return { dataset, L, epochs: p.epochs, trainImages: trainImagesOf(p), testImages, batchSize: p.batchSize };
     }),
   );
 };
 
-/** Least-squares line y = intercept + slope * x. */
-export function linearFit(xs: ReadonlyArray<number>, ys: ReadonlyArray<number>): { intercept: number; slope: number } {
-  if (xs.length !== ys.length || xs.length < 2) throw new RangeError("linearFit needs two or more (x, y) pairs");
-  const n = xs.length;
-  const mx = xs.reduce((a, b) => a + b, 0) / n;
-  const my = ys.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0;
-  let sxx = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (xs[i]! - mx) * (ys[i]! - my);
-    sxx += (xs[i]! - mx) ** 2;
-  }
-  if (sxx === 0) throw new RangeError("linearFit needs two distinct x values");
-  const slope = sxy / sxx;
-  return { intercept: my - slope * mx, slope };
-}
-
-/** Measured throughput of one configuration: training images per second at L blocks per section. */
-export interface ThroughputPoint {
-  readonly dataset: DatasetName;
-  readonly L: number;
-  readonly trainImgPerSec: number;
-}
-
-/** The training benchmark's shapes (benchmarks/training.ts) by the data set they stand for. */
-const DATASET_OF_SHAPE: Readonly<Record<string, DatasetName>> = { mnist: "mnist", cifar: "cifar10" };
-
-/** The training benchmark's measured throughput (its results' `throughput` rows) as points to fit. */
-export const throughputPoints = (
-  rows: ReadonlyArray<{
-    readonly shape: string;
-    readonly blocks: number;
-    readonly oursImgPerSec: { readonly median: number };
-  }>,
-): ThroughputPoint[] =>
-  rows.map((t) => {
-    const dataset = DATASET_OF_SHAPE[t.shape];
-    if (dataset === undefined) throw new Error(`training results: unknown shape '${t.shape}'`);
-    return { dataset, L: t.blocks, trainImgPerSec: t.oursImgPerSec.median };
-  });
-
 export interface CpuSweepEstimate {
   /** Seconds per training image = intercept + slope * L, fitted per data set to the measured points. */
-  readonly secondsPerImage: Readonly<Record<string, { intercept: number; slope: number; fittedFrom: number[] }>>;
+  readonly secondsPerImage: Readonly<Record<string, SecondsPerImage>>;
   readonly runs: ReadonlyArray<SweepRun & { readonly secondsPerEpoch: number; readonly hours: number }>;
   readonly hoursByDataset: Readonly<Record<string, number>>;
   readonly totalHours: number;
@@ -93,15 +52,12 @@ export function estimateCpuSweep(
   points: ReadonlyArray<ThroughputPoint>,
   runs: ReadonlyArray<SweepRun> = presetRuns("paper"),
 ): CpuSweepEstimate {
-  const secondsPerImage: Record<string, { intercept: number; slope: number; fittedFrom: number[] }> = {};
+  const fits = secondsPerImageByDataset(points);
+  const secondsPerImage: Record<string, SecondsPerImage> = {};
   for (const dataset of new Set(runs.map((r) => r.dataset))) {
-    const mine = points.filter((p) => p.dataset === dataset);
-    if (mine.length < 2) throw new RangeError(`estimateCpuSweep: need two or more measured depths for ${dataset}`);
-    const fit = linearFit(
-      mine.map((p) => p.L),
-      mine.map((p) => 1 / p.trainImgPerSec),
-    );
-    secondsPerImage[dataset] = { ...fit, fittedFrom: mine.map((p) => p.L) };
+    const fit = fits[dataset];
+    if (fit === undefined) throw new RangeError(`estimateCpuSweep: need two or more measured depths for ${dataset}`);
+    secondsPerImage[dataset] = fit;
   }
   const estimated = runs.map((run) => {
     const fit = secondsPerImage[run.dataset]!;

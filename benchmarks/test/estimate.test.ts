@@ -1,13 +1,7 @@
 import * as tfjs from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
-import {
-  estimateCpuSweep,
-  estimateGpuSweep,
-  forwardMacsPerImage,
-  linearFit,
-  presetRuns,
-  throughputPoints,
-} from "../lib/estimate.ts";
+import { estimateCpuSweep, estimateGpuSweep, forwardMacsPerImage, presetRuns } from "../lib/estimate.ts";
+import { linearFit, throughputPoints } from "../../science/throughput.ts";
 import { createResNet } from "../../science/resnet.ts";
 import { DATASETS } from "../../science/data/datasets.ts";
 

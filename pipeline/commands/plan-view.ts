@@ -1,15 +1,50 @@
 /** How plans and sizes are shown by run, status and inspect. */
 import type { Dag } from "../graph.ts";
 import { shortKey, type Plan } from "../plan.ts";
+import { humanDuration } from "../progress.ts";
+import type { NodePreview } from "../stage.ts";
 
-/** One line per node in DAG order: status, id, and the key (cached) or the reason (to run, pending). */
-export const planLines = <C, R>(dag: Dag<C, R>, plan: Plan): string[] => {
+/**
+ * One line per node in DAG order: status, id, and the key (cached) or the reason (to run, pending); with `preview`,
+ * a node to compute also shows its work and estimated time, as its stage describes them.
+ */
+export const planLines = <C, R>(dag: Dag<C, R>, plan: Plan, options: { readonly preview?: boolean } = {}): string[] => {
   const width = Math.min(48, Math.max(...dag.order.map((id) => id.length)));
   return dag.order.map((id) => {
     const e = plan.entries.get(id)!;
     const detail = e.status === "cached" ? shortKey(e.key) : e.reason;
-    return `  ${e.status.padEnd(8)} ${id.padEnd(width)}  ${detail}`;
+    const preview = options.preview === true && e.status !== "cached" ? previewText(dag, id) : "";
+    return `  ${e.status.padEnd(8)} ${id.padEnd(width)}  ${detail}${preview}`;
   });
+};
+
+const previewOf = <C, R>(dag: Dag<C, R>, id: string): NodePreview | undefined => {
+  const node = dag.nodes.get(id)!;
+  return node.stage.preview?.(node.params);
+};
+
+const previewText = <C, R>(dag: Dag<C, R>, id: string): string => {
+  const p = previewOf(dag, id);
+  if (p === undefined) return "";
+  return ` · ${p.work}${p.seconds === undefined ? "" : `, ~${humanDuration(p.seconds * 1000)}`}`;
+};
+
+/**
+ * The dry run's closing line: the estimated time of the nodes to compute whose stage gives one (one at a time, as
+ * measured), and how many to compute have no estimate; "" when no node to compute has one.
+ */
+export const estimateLine = <C, R>(dag: Dag<C, R>, plan: Plan): string => {
+  const toCompute = dag.order.filter((id) => plan.entries.get(id)!.status !== "cached");
+  const seconds = toCompute.map((id) => previewOf(dag, id)?.seconds);
+  const known = seconds.filter((s): s is number => s !== undefined);
+  if (known.length === 0) return "";
+  const total = known.reduce((a, b) => a + b, 0);
+  const unknown = seconds.length - known.length;
+  const rest = unknown === 0 ? "" : ` (+ ${unknown} quick node${unknown === 1 ? "" : "s"} without an estimate)`;
+  return (
+    `estimated: ${humanDuration(total * 1000)} for ${known.length} node${known.length === 1 ? "" : "s"} ` +
+    `one at a time, from measured throughput${rest}\n`
+  );
 };
 
 /** A node's plan entry as JSON (--json of status and of run --dry-run). */

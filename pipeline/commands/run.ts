@@ -8,10 +8,11 @@ import { executeDag, type NodeResult } from "../executor.ts";
 import { planCounts, planDag, type PlanEntry } from "../plan.ts";
 import { finishLine, makeReporter } from "../progress.ts";
 import { errorMessage } from "../stage.ts";
+import { resultsBlock, summarizeResults } from "../summary.ts";
 import { positiveInt } from "./args.ts";
 import { dagFromFlags, defineCommand, type Output } from "./context.ts";
 import { fileSystemError, UsageError } from "./errors.ts";
-import { planEntryJson, planLines } from "./plan-view.ts";
+import { estimateLine, planEntryJson, planLines } from "./plan-view.ts";
 
 export const run = defineCommand({
   name: "run",
@@ -47,7 +48,7 @@ export const run = defineCommand({
           `${counts.pending} pending (${planMs.toFixed(0)} ms)\n`,
       );
       if (counts.run + counts.pending > 0 || dryRun) {
-        const shown = planLines(dag, plan).filter(
+        const shown = planLines(dag, plan, { preview: dryRun }).filter(
           (_, i) => dryRun || plan.entries.get(dag.order[i]!)!.status !== "cached",
         );
         ctx.err.write(`${shown.join("\n")}\n`);
@@ -55,6 +56,7 @@ export const run = defineCommand({
       for (const c of plan.corrupt)
         ctx.err.write(`corrupt  ${c.nodeId}: ${c.reason}; moved to quarantine, will recompute\n`);
       if (dryRun) {
+        ctx.err.write(estimateLine(dag, plan));
         if (json) {
           const nodes = dag.order.map((id) => ({ id, ...planEntryJson(plan, id) }));
           ctx.out.write(`${JSON.stringify({ target, dryRun: true, nodes }, null, 2)}\n`);
@@ -79,6 +81,7 @@ export const run = defineCommand({
         ctx.err.write(
           `summary: 0 ran, ${results.length} cached, 0 failed, 0 skipped in ${(planMs / 1000).toFixed(2)} s\n`,
         );
+        ctx.err.write(resultsBlock(yield* summarizeResults(dag, results)));
         if (json)
           ctx.out.write(
             `${JSON.stringify({ target, wallMs: Math.round(planMs), nodes: results.map(nodeJson) }, null, 2)}\n`,
@@ -102,6 +105,7 @@ export const run = defineCommand({
           `${by("skipped").length} skipped in ${(wallMs / 1000).toFixed(2)} s\n`,
       );
       for (const r of [...by("failed"), ...by("skipped")]) ctx.err.write(`  ${finishLine(r)}\n`);
+      ctx.err.write(resultsBlock(yield* summarizeResults(dag, results)));
       const outDir = ctx.flags.out;
       if (outDir !== undefined) {
         const copied = yield* copyTargets(dag.targets, results, outDir);

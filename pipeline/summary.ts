@@ -1,0 +1,42 @@
+/**
+ * What a run found, node by node: after `run`, each finished node whose stage can summarize itself (a test error, the
+ * fitted exponents, where the report is) gets one line, read from its artifacts, so cached nodes are summarized too.
+ */
+import { Effect } from "effect";
+import type { NodeResult } from "./executor.ts";
+import type { Dag } from "./graph.ts";
+import { finishedNode } from "./stage.ts";
+import { nodeReader } from "./stage-io.ts";
+
+/**
+ * `[node id, line]` for the nodes that ran and the targets, in DAG order, where the stage has `summarize`; a summary
+ * that cannot be read says why in its line.
+ */
+export const summarizeResults = <C, R>(
+  dag: Dag<C, R>,
+  results: ReadonlyArray<NodeResult>,
+): Effect.Effect<ReadonlyArray<readonly [string, string]>> => {
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const targets = new Set(dag.targets);
+  const shown = dag.order.filter((id) => targets.has(id) || byId.get(id)?.status === "ran");
+  const summaries = shown.flatMap((id) => {
+    const node = dag.nodes.get(id)!;
+    const result = byId.get(id);
+    const summarize = node.stage.summarize;
+    if (summarize === undefined || result?.manifest === undefined) return [];
+    const reader = nodeReader(result, node.stage.outputs, id);
+    const line = summarize(finishedNode(id, node.params, result.manifest.runtime, reader)).pipe(
+      Effect.catchAll((e) => Effect.succeed(`(no summary: ${e.message})`)),
+      Effect.map((text) => [id, text] as const),
+    );
+    return [line];
+  });
+  return Effect.all(summaries);
+};
+
+/** The summaries as an indented block under `results:`, ids aligned; empty when no node has one. */
+export const resultsBlock = (summaries: ReadonlyArray<readonly [string, string]>): string => {
+  if (summaries.length === 0) return "";
+  const width = Math.min(48, Math.max(...summaries.map(([id]) => id.length)));
+  return `results:\n${summaries.map(([id, line]) => `  ${id.padEnd(width)}  ${line}`).join("\n")}\n`;
+};
