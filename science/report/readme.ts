@@ -6,7 +6,7 @@
  */
 import type { FitRow, SectionSeedSummaryRow, StopRuleRow } from "../analysis.ts";
 import { formatPercent, stopRuleTable, toMarkdown, type Block } from "./document.ts";
-import { listWords, summarySentences } from "./findings.ts";
+import { exponentSentence, listWords, summarySentences } from "./findings.ts";
 import type { PaperMnistReference } from "./paper.ts";
 
 /** One epoch's wall time of one train node (the report's `trainingTimes` table). */
@@ -104,6 +104,29 @@ export const readmeBlock = (input: ReadmeBlockInput): string => {
         `Reproduce it (measured: ${formatDuration(time.total)} of training on this machine, the sum of every train ` +
         "node's epochs; the full report, its figures and tables are in " +
         `[${input.reportDir}/report.md](${input.reportDir}/report.md)):`,
+    },
+  ];
+  const generated = `<!-- generated from ${input.reportDir}'s tables by scripts/readme-report.ts; do not edit by hand -->`;
+  return [start, generated, toMarkdown(blocks).trimEnd(), "", "```sh", input.command, "```", end].join("\n");
+};
+
+/**
+ * A short findings block for a side result (e.g. the smoke run): test error per L and the fitted exponents, with a
+ * link to the full report and the command that reproduces it; markers as in {@link readmeBlock}.
+ */
+export const readmeFindingsBlock = (input: ReadmeBlockInput): string => {
+  const { start, end } = blockMarkers(input.name);
+  const network = input.sectionsAcrossSeeds.filter((r) => r.section === -1).sort((a, b) => a.depth - b.depth);
+  const errors = network.map((r) => `${formatPercent(r.testError)} at L = ${r.depth}`);
+  const items = [
+    `Test error: ${listWords(errors)}.`,
+    ...(input.paper === null ? [] : [exponentSentence({ ...input, paper: input.paper })]),
+  ];
+  const blocks: Block[] = [
+    { kind: "list", items },
+    {
+      kind: "paragraph",
+      text: `The report with all figures and tables is in [${input.reportDir}/report.md](${input.reportDir}/report.md):`,
     },
   ];
   const generated = `<!-- generated from ${input.reportDir}'s tables by scripts/readme-report.ts; do not edit by hand -->`;
