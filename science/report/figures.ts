@@ -460,6 +460,16 @@ export const blockCurvePoints = (blocks: readonly BlockSeedSummaryRow[], measure
       value: b.value,
     }));
 
+/** What both block figures draw: the curve points, how many depths they span, and the most seeds behind a mean. */
+const blockFigureData = (blocks: readonly BlockSeedSummaryRow[], measure: BlockMeasure) => {
+  const points = blockCurvePoints(blocks, measure);
+  return {
+    points,
+    depthCount: new Set(points.map((p) => p.L)).size,
+    seeds: Math.max(0, ...blocks.map((b) => b.seeds)),
+  };
+};
+
 const positionAxis = {
   field: "position",
   type: "quantitative",
@@ -497,10 +507,8 @@ export const blockSmallMultiplesFigure = (
   measure: BlockMeasure,
   figure: number,
 ): TopLevelSpec => {
-  const points = blockCurvePoints(blocks, measure);
-  const depthCount = new Set(points.map((p) => p.L)).size;
+  const { points, depthCount, seeds } = blockFigureData(blocks, measure);
   const height = smallMultipleHeight(depthCount);
-  const seeds = Math.max(0, ...blocks.map((b) => b.seeds));
   /** A section's rows share the y domain [0, a round number above its largest value], labelled at 0, half and top. */
   const y = (section: number) => {
     const top = roundUp(Math.max(0, ...points.filter((p) => p.section === section).map((p) => p.value)));
@@ -570,9 +578,7 @@ export const blockOverlayFigure = (
   measure: BlockMeasure,
   figure: number,
 ): TopLevelSpec => {
-  const points = blockCurvePoints(blocks, measure);
-  const depthCount = new Set(points.map((p) => p.L)).size;
-  const seeds = Math.max(0, ...blocks.map((b) => b.seeds));
+  const { points, depthCount, seeds } = blockFigureData(blocks, measure);
   const x = positionAxis;
   const y = { field: "value", type: "quantitative", title: BLOCK_MEASURES[measure].title } as const;
   const panel = (section: number) => ({
