@@ -63,6 +63,14 @@ export class ArtifactStore {
     return store;
   }
 
+  /**
+   * The store at `root` for commands that only read (status, inspect, a gc that lists): nothing is created or
+   * cleaned, and a root that does not exist yet is an empty store.
+   */
+  static openReadOnly(root: string, options: StoreOptions = {}): ArtifactStore {
+    return new ArtifactStore(path.resolve(root), options);
+  }
+
   objectDir(key: string): string {
     return objectDir(this.paths, key);
   }
@@ -191,7 +199,7 @@ export class ArtifactStore {
   async list(): Promise<{ manifests: Manifest[]; unreadable: Array<{ entry: string; reason: string }> }> {
     const manifests: Manifest[] = [];
     const unreadable: Array<{ entry: string; reason: string }> = [];
-    for (const entry of (await fs.readdir(this.paths.objects)).sort()) {
+    for (const entry of ((await ifExists(() => fs.readdir(this.paths.objects))) ?? []).sort()) {
       if (!isKey(entry)) {
         unreadable.push({ entry, reason: "not a cache key" });
         continue;

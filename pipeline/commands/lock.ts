@@ -71,6 +71,7 @@ const guardExistingLock = (
 
 export const lock = defineCommand({
   name: "lock",
+  store: "read",
   flags: { out: { type: "string" }, force: { type: "boolean" } },
   run: (ctx) =>
     Effect.gen(function* () {
@@ -81,7 +82,7 @@ export const lock = defineCommand({
       const outFile = ctx.flags.out ?? DEFAULT_LOCK_FILE;
       const { sources, config } = yield* sourcesFromFlags(ctx);
       const dag = yield* attempt(() => buildDag(ctx.definition.stages, config, target));
-      if (!ctx.flags.force) yield* guardExistingLock(outFile, target, sources, ctx.common.config);
+      if (!ctx.flags.force) yield* guardExistingLock(outFile, target, sources, ctx.configuration.configFile);
       const plan = yield* planDag(dag);
       for (const c of plan.corrupt) ctx.err.write(`corrupt  ${c.nodeId}: ${c.reason}; moved to quarantine\n`);
       const missing = dag.order.filter((id) => plan.entries.get(id)!.status !== "cached");
