@@ -74,6 +74,7 @@ describe("read-only commands", () => {
       ["gc", "--dry-run"],
       ["params", "diff", "--last-run"],
       ["lock", "all"], // refused: nothing is cached
+      ["lock", "all", "--check"],
     ];
     const before = tree(root);
     for (const args of readOnly) await runIn(root, root, ...args);
@@ -168,6 +169,15 @@ describe("the remembered configuration", () => {
     expect(lock.code, lock.err).toBe(0);
     const written = JSON.parse(readFileSync(join(root, "pipeline.lock.json"), "utf8")) as LockFile;
     expect(written.configSources).toMatchObject({ preset: "three", set: ["power=3"] });
+    expect((await runIn(root, root, "lock", "all", "--check")).code).toBe(0);
+    const stale = await runIn(root, root, "lock", "all", "--check", "--set", "power=2", "--set", 'names=["a","b"]');
+    expect(stale.code).toBe(2); // power=2 is not cached: lock --check needs what it checks cached
+    expect((await runIn(root, root, "run", "all", "--set", 'names=["a","b"]')).code).toBe(0);
+    const changed = await runIn(root, root, "lock", "all", "--check", "--set", 'names=["a","b"]');
+    expect(changed.code).toBe(1);
+    expect(changed.out).toContain('configuration set ["power=3"] -> ["power=3","names=[\\"a\\",\\"b\\"]"]\n');
+    expect(changed.out).toContain("power[c]: in the lock only\n");
+    expect(changed.out).toMatch(/total\[all\]: key [0-9a-f]{12} -> [0-9a-f]{12}\n/);
     expect((await runIn(root, root, "gc")).out).toContain("nothing to remove");
   });
 

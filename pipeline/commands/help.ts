@@ -81,6 +81,7 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     options: [
       ["--out FILE", "the lock file to write (default pipeline.lock.json)"],
       ["--force", "replace a lock file of another target or configuration, or one that cannot be read"],
+      ["--check", "write nothing: list how the lock file differs from what it would pin now (exit 1 if it does)"],
     ],
     examples: ({ preset }) => [`lock all${preset}`, "lock all --out other.lock.json"],
   },
