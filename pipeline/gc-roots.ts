@@ -10,6 +10,7 @@ import { Effect } from "effect";
 import type { Store, StoreError } from "../cache/service.ts";
 import type { UsageError } from "./commands/errors.ts";
 import type { Dag } from "./graph.ts";
+import { canonicalJson } from "./hash.ts";
 import { planDag } from "./plan.ts";
 import { readLockFile } from "./replay/lockfile.ts";
 import { runRecords } from "./runs.ts";
@@ -60,9 +61,19 @@ export const lockRoots = (
     ),
   ).pipe(Effect.map((sets) => sets.flat()));
 
-/** The keys of the last `n` run records of the project at `root` made on the cache at `cacheRoot`. */
+/**
+ * The keys of the last `n` runs on the cache at `cacheRoot` in the project at `root`, counting a run of the same target
+ * and configuration as a later one once: rerunning one configuration does not push the others out.
+ */
 export const recentRunRoots = (root: string, cacheRoot: string, n: number): Effect.Effect<RootSet[]> =>
   Effect.promise(() => runRecords(root, cacheRoot)).pipe(
+    Effect.map((runs) => {
+      const seen = new Set<string>();
+      return runs.filter(({ record }) => {
+        const what = canonicalJson({ target: record.target, configuration: record.configSources });
+        return !seen.has(what) && seen.add(what);
+      });
+    }),
     Effect.map((runs) =>
       runs.slice(0, n).map(({ file, record }) => ({
         name: `run ${path.basename(file, ".json")} (${record.target})`,

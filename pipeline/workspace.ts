@@ -14,12 +14,12 @@ export const PROJECT_FILE = "pipeline.config.json";
 /** The project's configuration file; every field is optional, and anything else in it is a mistake. */
 export const ProjectSettings = Schema.Struct({
   /** The pipeline definition it configures; a file of another pipeline is not this pipeline's project. */
-  pipeline: Schema.optional(Schema.String),
-  preset: Schema.optional(Schema.String),
+  pipeline: Schema.optionalWith(Schema.String, { exact: true }),
+  preset: Schema.optionalWith(Schema.String, { exact: true }),
   /** `key=value` assignments, applied in order as `--set` applies them. */
-  set: Schema.optional(Schema.Array(Schema.String)),
+  set: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
   /** A JSON configuration file merged over the preset, relative to the project root. */
-  config: Schema.optional(Schema.String),
+  config: Schema.optionalWith(Schema.String, { exact: true }),
 });
 export type ProjectSettings = typeof ProjectSettings.Type;
 

@@ -70,7 +70,7 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       "the last runs nor a running process reaches; remove them with --force",
     options: [
       ["--force", "remove them (in a terminal, gc asks instead)"],
-      ["--keep-runs N", "keep what the last N runs reached (default 5)"],
+      ["--keep-runs N", "keep what the last N runs reached (default 5; reruns of one configuration count once)"],
       ["--dry-run", "only list, never ask or remove"],
     ],
     examples: () => ["gc", "gc --force --keep-runs 1"],
