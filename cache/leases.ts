@@ -103,8 +103,11 @@ export class Lease {
 const isLive = (holder: Holder | undefined, mtimeMs: number): boolean =>
   holder !== undefined && (holder.host === hostname() ? isPidAlive(holder.pid) : Date.now() - mtimeMs < LEASE_TTL_MS);
 
-/** The keys of every live lease; dead leases are removed. Call it holding the mutex. */
-const liveLeasedKeys = async (root: string): Promise<Set<string>> => {
+/**
+ * The keys of every live lease; with `removeDead`, dead leases are removed. Hold the mutex for an answer that stays
+ * true until it is released.
+ */
+const liveLeasedKeys = async (root: string, removeDead: boolean): Promise<Set<string>> => {
   const keys = new Set<string>();
   const dir = leasesDir(root);
   for (const entry of (await ifExists(() => fs.readdir(dir))) ?? []) {
@@ -120,7 +123,7 @@ const liveLeasedKeys = async (root: string): Promise<Set<string>> => {
       holder = undefined;
     }
     if (!isLive(holder, read.stats.mtimeMs)) {
-      await fs.rm(file, { force: true });
+      if (removeDead) await fs.rm(file, { force: true });
       continue;
     }
     for (const line of lines) if (line !== "") keys.add(line);
@@ -141,9 +144,16 @@ export const withGcMutex = <A, E, R>(
 ): Effect.Effect<A, E | StoreError, R> =>
   Effect.acquireUseRelease(
     Effect.tryPromise({ try: () => acquireMutex(store.paths.root, store.paths.tmp), catch: storeError }),
-    () => Effect.tryPromise({ try: () => liveLeasedKeys(store.paths.root), catch: storeError }).pipe(Effect.flatMap(f)),
+    () =>
+      Effect.tryPromise({ try: () => liveLeasedKeys(store.paths.root, true), catch: storeError }).pipe(
+        Effect.flatMap(f),
+      ),
     (release) => Effect.promise(release),
   );
+
+/** The keys live leases hold right now, changing nothing (for a listing: they may change the next moment). */
+export const leasedKeys = (store: StoreService): Effect.Effect<ReadonlySet<string>, StoreError> =>
+  Effect.tryPromise({ try: () => liveLeasedKeys(store.paths.root, false), catch: storeError });
 
 /**
  * A lease held until the scope closes, and `store` as seen through it: every lookup and lock registers its key first.

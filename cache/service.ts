@@ -124,9 +124,10 @@ export const openStoreReadOnly = (root: string, options: StoreOptions = {}): Eff
     const stats = await ifExists(() => stat(root));
     if (stats !== undefined && !stats.isDirectory())
       throw Object.assign(new Error(`${root} is not a folder`), { code: "EEXIST", path: resolve(root) });
-    return ArtifactStore.openReadOnly(root, options);
+    const service = storeService(ArtifactStore.openReadOnly(root, options));
+    const empty = (await ifExists(() => stat(service.paths.objects))) === undefined;
+    return empty ? { ...service, list: Effect.succeed({ manifests: [], unreadable: [] }) } : service;
   }).pipe(
-    Effect.map(storeService),
     Effect.mapError(
       (e) => new StoreError({ message: `cannot open the cache at ${root}: ${e.message}`, cause: e.cause }),
     ),

@@ -199,7 +199,7 @@ export class ArtifactStore {
   async list(): Promise<{ manifests: Manifest[]; unreadable: Array<{ entry: string; reason: string }> }> {
     const manifests: Manifest[] = [];
     const unreadable: Array<{ entry: string; reason: string }> = [];
-    for (const entry of ((await ifExists(() => fs.readdir(this.paths.objects))) ?? []).sort()) {
+    for (const entry of (await fs.readdir(this.paths.objects)).sort()) {
       if (!isKey(entry)) {
         unreadable.push({ entry, reason: "not a cache key" });
         continue;

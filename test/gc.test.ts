@@ -3,12 +3,13 @@
  * the last N runs and live runs reach, lists the rest by node and size, and removes it only with --force; a gc
  * during a run of another configuration (a real process) removes nothing that run needs.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runRecords } from "../pipeline/runs.ts";
 import { runCounts } from "./fixtures/fake-pipeline.ts";
-import { makeFakeProject, runIn, spawnFakeCli } from "./fixtures/fake-project.ts";
+import { fakeCliCommand, makeFakeProject, runIn, spawnFakeCli } from "./fixtures/fake-project.ts";
 
 const made: string[] = [];
 afterEach(() => made.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -88,6 +89,27 @@ describe("gc roots", () => {
     expect((await cli("gc", "--force")).code).toBe(0);
     expect(existsSync(join(scratch, deadKey))).toBe(false);
     expect(existsSync(join(scratch, currentKey, "checkpoint.bin"))).toBe(true);
+  });
+});
+
+/** util-linux `script` runs a command on a pseudo-terminal: how a test answers gc's question in a terminal. */
+const haveScript = spawnSync("script", ["--version"]).status === 0;
+
+describe.skipIf(!haveScript)("gc in a terminal (util-linux script)", () => {
+  it("asks before removing, and removes only after y", async () => {
+    const root = project();
+    expect((await runIn(root, root, "run", "all", "--set", 'names=["c"]')).code).toBe(0);
+    const inTerminal = (answer: string) =>
+      spawnSync("script", ["-qec", fakeCliCommand(["gc", "--keep-runs", "0"]), "/dev/null"], {
+        cwd: root,
+        env: { ...process.env, FAKE_DIR: root },
+        input: `${answer}\n`,
+        encoding: "utf8",
+      }).stdout;
+    expect(inTerminal("n")).toMatch(/remove them\? \[y\/N\] .*\n+nothing removed\r?\n$/s);
+    expect(objectCount(root)).toBe(3);
+    expect(inTerminal("y")).toMatch(/removed 3 artifact\(s\)/);
+    expect(objectCount(root)).toBe(0);
   });
 });
 

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { createInterface } from "node:readline/promises";
 import { Effect } from "effect";
 import { diskBytes, ifExists } from "../../cache/fsutil.ts";
-import { withGcMutex } from "../../cache/leases.ts";
+import { leasedKeys, withGcMutex } from "../../cache/leases.ts";
 import { Store, type StoreService } from "../../cache/service.ts";
 import { isKey, type GcResult } from "../../cache/store.ts";
 import { currentConfigurationRoots, lockRoots, projectLockFiles, recentRunRoots, type RootSet } from "../gc-roots.ts";
@@ -61,7 +61,7 @@ export const gc = defineCommand({
         return 0;
       }
       const writable = yield* openCache(store.paths.root, "write");
-      yield* collect(ctx, writable, keepRuns, "remove");
+      yield* collect(ctx, writable, keepRuns, "remove", false);
       return 0;
     }),
 });
@@ -91,13 +91,15 @@ const stableRoots = <C, R>(ctx: GcContext<C, R>, projectRoot: string) =>
 
 /**
  * Finds what nothing keeps and lists it; with "remove", removes it while holding the gc mutex (so no run starts
- * reading a key meanwhile) and reads the runs' records and leases under it. Returns how many entries were listed.
+ * reading a key meanwhile) and reads the runs' records and leases under it; `listed` false skips the listing (shown
+ * already before a confirmation). Returns how many entries there were to remove.
  */
 const collect = <C, R>(
   ctx: GcContext<C, R>,
   store: StoreService,
   keepRuns: number,
   mode: "list" | "remove",
+  listed = true,
 ): Effect.Effect<{ readonly removable: number }, UserError> =>
   Effect.gen(function* () {
     const projectRoot = ctx.project?.root ?? process.cwd();
@@ -109,7 +111,7 @@ const collect = <C, R>(
         const roots = [...stable, ...runs, ...live];
         const keep = new Set(roots.flatMap((r) => [...r.keys]));
         const listing = yield* store.gc(keep, { dryRun: true });
-        yield* report(ctx, store, roots, keep, listing, projectRoot, mode);
+        if (listed) yield* report(ctx, store, roots, keep, listing, projectRoot, mode);
         if (mode === "remove") {
           const done = yield* store.gc(keep, { dryRun: false });
           const skipped = done.skipped.length === 0 ? "" : `; ${done.skipped.length} in use by a running process`;
@@ -119,7 +121,7 @@ const collect = <C, R>(
         }
         return { removable: listing.removedPaths.length };
       });
-    return yield* mode === "remove" ? withGcMutex(store, sweep) : sweep(new Set());
+    return yield* mode === "remove" ? withGcMutex(store, sweep) : Effect.flatMap(leasedKeys(store), sweep);
   });
 
 /** Node id, stage and parameters of a key, from its manifest or, for scratch, from the run records. */
