@@ -9,7 +9,7 @@ import { hostname } from "node:os";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { Either, Schema } from "effect";
-import { ifExists, isPidAlive, makeDirs, writeFileAtomic } from "../cache/fsutil.ts";
+import { ifExists, makeDirs, writeFileAtomic } from "../cache/fsutil.ts";
 import type { NodeResult } from "./executor.ts";
 import type { Plan } from "./plan.ts";
 import { ConfigSourcesSchema, stableJson } from "./replay/lockfile.ts";
@@ -77,12 +77,6 @@ export const finishRunRecord = async (
   const record: RunRecord = { ...run.record, nodes, outcome, finishedAt: new Date().toISOString() };
   await writeFileAtomic(run.file, stableJson(record));
 };
-
-/** A record whose process died before it could say how it ended counts as interrupted. */
-export const effectiveOutcome = (record: RunRecord): RunRecord["outcome"] =>
-  record.outcome === "running" && record.host === hostname() && !isPidAlive(record.pid)
-    ? "interrupted"
-    : record.outcome;
 
 /** The project's run records, newest first (unreadable ones are skipped); only those on `cache` when given. */
 export const runRecords = async (root: string, cache?: string): Promise<RecordedRun[]> => {

@@ -33,8 +33,9 @@ export interface CommandContext<C, R, S extends FlagSpecs> extends ParsedArgs<S>
 }
 
 /**
- * Where a configuration comes from: the project file's preset, config file and assignments, of which `--preset` and
- * `--config` replace the project's, and `--set` assignments apply after the project's.
+ * Where a configuration comes from: the project file's preset, config file and assignments, unless the command line
+ * gives --preset or --config, which then choose another configuration (as outside a project); `--set` assignments
+ * apply after either.
  */
 export interface Configuration {
   readonly preset: string | undefined;
@@ -120,12 +121,13 @@ export const defineCommand = <S extends FlagSpecs>(
 
 /** The project's configuration with the command line's overrides (see {@link Configuration}). */
 const configurationOf = <S extends FlagSpecs>(args: ParsedArgs<S>, project: Project | undefined): Configuration => {
-  const remembered = project?.settings;
-  const projectConfig = remembered?.config === undefined ? undefined : path.resolve(project!.root, remembered.config);
+  const { preset, config, set } = args.common;
+  if (project === undefined || preset !== undefined || config !== undefined) return { preset, configFile: config, set };
+  const remembered = project.settings;
   return {
-    preset: args.common.preset ?? remembered?.preset,
-    configFile: args.common.config ?? projectConfig,
-    set: [...(remembered?.set ?? []), ...args.common.set],
+    preset: remembered.preset,
+    configFile: remembered.config === undefined ? undefined : path.resolve(project.root, remembered.config),
+    set: [...(remembered.set ?? []), ...set],
   };
 };
 

@@ -117,9 +117,9 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
 
 const COMMON_OPTIONS: ReadonlyArray<readonly [string, string]> = [
   ["--cache-dir DIR", "artifact store (env PIPELINE_CACHE_DIR, default .pipeline/cache in the project root)"],
-  ["--config FILE", "JSON configuration merged over the preset (instead of the project's)"],
-  ["--preset NAME", "a named configuration (instead of the project's)"],
-  ["--set key=value", "override one configuration value, after the project's (repeatable; JSON when it parses)"],
+  ["--config FILE", "JSON configuration merged over the defaults or --preset (instead of the project's configuration)"],
+  ["--preset NAME", "a named configuration (instead of the project's configuration)"],
+  ["--set key=value", "override one configuration value (repeatable; JSON when it parses), after the project's"],
   ["--json", "machine-readable output on stdout"],
   ["-h, --help", "this help"],
 ];
