@@ -157,9 +157,9 @@ const finishRun = <C, R, S extends FlagSpecs>(
   const results = Exit.isSuccess(exit) ? exit.value : [];
   const failed = results.some((r) => r.status === "failed" || r.status === "skipped");
   const outcome = Exit.isInterrupted(exit) ? "interrupted" : Exit.isFailure(exit) || failed ? "failed" : "succeeded";
-  return Effect.tryPromise(() => finishRunRecord(run, outcome, results)).pipe(
-    Effect.catchAll((e) =>
-      Effect.sync(() => ctx.err.write(`note: cannot complete the run record ${run.file}: ${e}\n`)),
+  return Effect.tryPromise({ try: () => finishRunRecord(run, outcome, results), catch: errorMessage }).pipe(
+    Effect.catchAll((why) =>
+      Effect.sync(() => ctx.err.write(`note: cannot complete the run record ${run.file}: ${why}\n`)),
     ),
   );
 };
