@@ -3,7 +3,10 @@
  * (an I/O problem with the cache, carrying the underlying message), not a defect. Lookups keep the store's synchronous
  * fast path: a verified hit costs no thread-pool round trip and no asynchronous resumption.
  */
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
 import { Context, Data, Effect, Exit, Layer } from "effect";
+import { ifExists } from "./fsutil.ts";
 import type { Scope } from "effect";
 import {
   ArtifactStore,
@@ -107,6 +110,24 @@ export const storeService = (store: ArtifactStore): StoreService => {
 export const openStore = (root: string, options: StoreOptions = {}): Effect.Effect<StoreService, StoreError> =>
   attempt(() => ArtifactStore.open(root, options)).pipe(
     Effect.map(storeService),
+    Effect.mapError(
+      (e) => new StoreError({ message: `cannot open the cache at ${root}: ${e.message}`, cause: e.cause }),
+    ),
+  );
+
+/**
+ * The store at `root` for a command that only reads: nothing is created (a missing root is an empty store). A root
+ * that is a file, or below one, fails as {@link openStore} would (EEXIST, ENOTDIR), naming the path.
+ */
+export const openStoreReadOnly = (root: string, options: StoreOptions = {}): Effect.Effect<StoreService, StoreError> =>
+  attempt(async () => {
+    const stats = await ifExists(() => stat(root));
+    if (stats !== undefined && !stats.isDirectory())
+      throw Object.assign(new Error(`${root} is not a folder`), { code: "EEXIST", path: resolve(root) });
+    const service = storeService(ArtifactStore.openReadOnly(root, options));
+    const empty = (await ifExists(() => stat(service.paths.objects))) === undefined;
+    return empty ? { ...service, list: Effect.succeed({ manifests: [], unreadable: [] }) } : service;
+  }).pipe(
     Effect.mapError(
       (e) => new StoreError({ message: `cannot open the cache at ${root}: ${e.message}`, cause: e.cause }),
     ),

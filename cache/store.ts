@@ -63,6 +63,14 @@ export class ArtifactStore {
     return store;
   }
 
+  /**
+   * The store at `root` for commands that only read (status, inspect, a gc that lists): nothing is created or
+   * cleaned, and a root that does not exist yet is an empty store.
+   */
+  static openReadOnly(root: string, options: StoreOptions = {}): ArtifactStore {
+    return new ArtifactStore(path.resolve(root), options);
+  }
+
   objectDir(key: string): string {
     return objectDir(this.paths, key);
   }

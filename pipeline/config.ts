@@ -44,6 +44,8 @@ export const parseAssignment = (assignment: string): Json => {
 export interface ConfigSources {
   readonly preset?: string | undefined;
   readonly configFile?: string | undefined;
+  /** A configuration file's contents given inline (as a lock or run record keeps them), merged where it would be. */
+  readonly inlineConfig?: Json | undefined;
   readonly assignments?: ReadonlyArray<string>;
   readonly options?: OptionValues;
 }
@@ -83,6 +85,7 @@ export const loadConfig = <C, R>(
       throw new ConfigError({ message: `config file ${sources.configFile} must hold a JSON object` });
     encoded = deepMerge(encoded, parsed);
   }
+  if (sources.inlineConfig !== undefined) encoded = deepMerge(encoded, sources.inlineConfig);
   encoded = definition.configure(encoded, sources.options ?? {});
   for (const assignment of sources.assignments ?? []) encoded = deepMerge(encoded, parseAssignment(assignment));
   const decoded = Schema.decodeUnknownEither(definition.config, { onExcessProperty: "error" })(encoded);

@@ -165,7 +165,7 @@ export const explainMiss = <C, R>(
   });
 
 /** Dotted paths whose values differ between two JSON values, each as `path a -> b`. */
-const diffKeys = (before: unknown, after: unknown, path = ""): string[] => {
+export const diffKeys = (before: unknown, after: unknown, path = ""): string[] => {
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
   if (isObj(before) && isObj(after)) {
     const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();

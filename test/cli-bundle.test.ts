@@ -184,7 +184,7 @@ describe("the bundle", () => {
     expect(inspect.out).toMatch(/^preprocess\[mnist\] {2}key [0-9a-f]{64}/);
     expect(inspect.out).toContain(`{"index":0,"label":0,"pixels":"<1 bytes>"}`); // the first row, read from Parquet
 
-    const usage = pipeline(["run"]);
+    const usage = pipeline(["run", "--cache-dir", cacheDir]); // (outside a project, without it, it says so)
     expect(usage.code).toBe(2);
     expect(usage.err).toBe("pipeline: run needs a TARGET (a stage name or all)\n");
   });

@@ -459,7 +459,8 @@ describe("inspect, status and gc", () => {
     expect(other.out).toMatch(/5 cached, 0 stale/);
     const gcDry = await cli("gc", "--dry-run");
     expect(gcDry.out).toMatch(/would remove 3 artifact/); // source[c], power[c] and the 3-name total
-    const gc = await cli("gc");
+    expect((await cli("gc")).out).toMatch(/would remove 3 artifact.*\nnothing removed: rerun with --force/s);
+    const gc = await cli("gc", "--force");
     expect(gc.out).toMatch(/removed 3 artifact/);
     expect((await runJson("all")).summary.nodes.every((n) => n.status === "cached")).toBe(true);
     expect(readFileSync(join(dir, "runs.log"), "utf8").split("\n").filter(Boolean)).toHaveLength(8);

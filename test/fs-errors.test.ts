@@ -109,7 +109,7 @@ describe("--cache-dir that cannot be written", () => {
     async () => {
       const readOnly = join(dir, "read-only");
       mkdirSync(join(dir, "source"));
-      expect((await pipeline(["status", "all", "--cache-dir", join(dir, "source", "cache")])).code).toBe(0);
+      expect((await pipeline(["run", "all", "--cache-dir", join(dir, "source", "cache")])).code).toBe(0);
       let cause: string;
       if (isRoot) {
         const mounted = tryMount(["--bind", "-o", "ro", join(dir, "source")], readOnly);
@@ -122,8 +122,9 @@ describe("--cache-dir that cannot be written", () => {
         cleanups.push(() => chmodSync(readOnly, 0o755));
         cause = "permission denied (EACCES); fix its permissions or choose another --cache-dir";
       }
+      // run creates its cache (status, which only reads, creates nothing: there, a missing cache is an empty one).
       const nested = join(readOnly, "new", "cache");
-      const r = await pipeline(["status", "all", "--cache-dir", nested]);
+      const r = await pipeline(["run", "all", "--cache-dir", nested]);
       expect(r.stderr).toBe(`pipeline: cannot write the cache at ${nested}: ${cause}\n`);
       expectOneLine(r, `cannot write the cache at ${nested}: ${cause}`);
       expect((await pipeline(["status", "all", "--cache-dir", join(readOnly, "cache")])).code).toBe(0);
@@ -140,7 +141,7 @@ describe("--cache-dir that cannot be written", () => {
       }
       const cache = join(full, "cache");
       expectOneLine(
-        await pipeline(["status", "all", "--cache-dir", cache]),
+        await pipeline(["run", "all", "--cache-dir", cache]),
         `cannot write the cache at ${cache}: no space left on the device (ENOSPC); nothing half-written was cached; ` +
           "free some space or choose another --cache-dir",
       );

@@ -1,15 +1,18 @@
 /**
- * What every command shares: the pipeline definition, its parsed arguments, the output streams and the tool's
- * identity; the store comes from the Effect context (Store), and interruption from the runtime (pipeline/cli.ts).
+ * What every command shares: the pipeline definition, its parsed arguments, the project and its configuration, the
+ * output streams and the tool's identity; the store comes from the Effect context (Store), and interruption from the
+ * runtime (pipeline/cli.ts).
  */
 import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import { Effect } from "effect";
-import { openStore, Store, type StoreService } from "../../cache/service.ts";
+import { openStore, openStoreReadOnly, Store, type StoreService } from "../../cache/service.ts";
 import { loadConfig } from "../config.ts";
 import type { PipelineDefinition } from "../definition.ts";
 import { buildDag, type Dag } from "../graph.ts";
-import { parseCommandArgs, type FlagSpecs, type ParsedArgs } from "./args.ts";
-import { attempt, fileSystemError, type UserError } from "./errors.ts";
+import { defaultCacheDir, findProject, outsideProjectMessage, type Project } from "../workspace.ts";
+import { parseCommandArgs, type Flags, type FlagSpecs, type ParsedArgs } from "./args.ts";
+import { attempt, fileSystemError, UsageError, type UserError } from "./errors.ts";
 import { commandHelpText, helpText } from "./help.ts";
 
 export interface Output {
@@ -21,6 +24,23 @@ export interface CommandContext<C, R, S extends FlagSpecs> extends ParsedArgs<S>
   readonly definition: PipelineDefinition<C, R>;
   /** Recorded in every manifest and lock file this run writes. */
   readonly tool: { readonly name: string; readonly version: string };
+  /** The project around the current folder (see pipeline/workspace.ts); undefined outside of one. */
+  readonly project: Project | undefined;
+  /** The cache: --cache-dir, else PIPELINE_CACHE_DIR, else the project's; undefined outside a project. */
+  readonly cacheDir: string | undefined;
+  /** The configuration this command means: the project's, with the command line's overrides. */
+  readonly configuration: Configuration;
+}
+
+/**
+ * Where a configuration comes from: the project file's preset, config file and assignments, unless the command line
+ * gives --preset or --config, which then choose another configuration (as outside a project); `--set` assignments
+ * apply after either.
+ */
+export interface Configuration {
+  readonly preset: string | undefined;
+  readonly configFile: string | undefined;
+  readonly set: ReadonlyArray<string>;
 }
 
 /** A command as the CLI runs it: the arguments after its name in, the exit code out. */
@@ -36,14 +56,36 @@ export interface Command {
 }
 
 /**
- * A command from its flags and its body. The body gets the parsed arguments typed by `flags`, and the store at
- * --cache-dir; its result is the exit code (0 ok, 1 a node failed or differed).
+ * How a command uses the cache: "read" never creates or changes a folder (status, inspect), "write" creates the
+ * cache if needed; a function decides from the flags (gc writes only with --force).
  */
-export const defineCommand = <S extends FlagSpecs>(command: {
+export type StoreAccess<S extends FlagSpecs> = "read" | "write" | ((flags: Flags<S>) => "read" | "write");
+
+interface CommandSpec<S extends FlagSpecs> {
   readonly name: string;
   readonly flags: S;
+}
+
+/** A command that needs the cache, and so a project (or --cache-dir). */
+interface StoreCommandSpec<S extends FlagSpecs> extends CommandSpec<S> {
+  readonly store: StoreAccess<S>;
   readonly run: <C, R>(ctx: CommandContext<C, R, S>) => Effect.Effect<number, UserError, Store>;
-}): Command => ({
+}
+
+/** A command that needs no cache (dag): it works outside a project too. */
+interface StorelessCommandSpec<S extends FlagSpecs> extends CommandSpec<S> {
+  readonly store: "none";
+  readonly run: <C, R>(ctx: CommandContext<C, R, S>) => Effect.Effect<number, UserError>;
+}
+
+/**
+ * A command from its flags and its body. The body gets the parsed arguments typed by `flags`, the project and its
+ * configuration, and the store (unless it needs none) as `store` says; its result is the exit code (0 ok, 1 a node
+ * failed or differed). Outside a project, without --cache-dir, a command that needs the cache stops in one line.
+ */
+export const defineCommand = <S extends FlagSpecs>(
+  command: StoreCommandSpec<S> | StorelessCommandSpec<S>,
+): Command => ({
   name: command.name,
   flags: command.flags,
   run: (definition, argv, output) =>
@@ -53,15 +95,48 @@ export const defineCommand = <S extends FlagSpecs>(command: {
         output.out.write(commandHelpText(definition, command.name) ?? helpText(definition));
         return 0;
       }
-      const cacheDir = args.common["cache-dir"] ?? process.env.PIPELINE_CACHE_DIR ?? "./cache";
-      const ctx = { ...args, ...output, definition, tool: { name: definition.name, version: toolVersion() } };
-      return yield* command.run(ctx).pipe(Effect.provideServiceEffect(Store, openCache(cacheDir)));
+      const cwd = process.cwd();
+      const found = yield* attempt(() => findProject(cwd, definition.name));
+      const { project } = found;
+      const cacheDir =
+        args.common["cache-dir"] ??
+        (process.env.PIPELINE_CACHE_DIR || undefined) ??
+        (project === undefined ? undefined : defaultCacheDir(project.root));
+      const ctx = {
+        ...args,
+        ...output,
+        definition,
+        tool: { name: definition.name, version: toolVersion() },
+        project,
+        cacheDir,
+        configuration: configurationOf(args, project),
+      };
+      if (command.store === "none") return yield* command.run(ctx);
+      if (cacheDir === undefined)
+        return yield* new UsageError({ message: outsideProjectMessage(cwd, found.otherPipeline) });
+      const access = typeof command.store === "function" ? command.store(args.flags) : command.store;
+      return yield* command.run(ctx).pipe(Effect.provideServiceEffect(Store, openCache(cacheDir, access)));
     }),
 });
 
-/** The store at --cache-dir; a folder that cannot be written is reported in one line with what to do. */
-const openCache = (cacheDir: string): Effect.Effect<StoreService, UserError> =>
-  Effect.catchTag(openStore(cacheDir), "StoreError", (e) =>
+/** The project's configuration with the command line's overrides (see {@link Configuration}). */
+const configurationOf = <S extends FlagSpecs>(args: ParsedArgs<S>, project: Project | undefined): Configuration => {
+  const { preset, config, set } = args.common;
+  if (project === undefined || preset !== undefined || config !== undefined) return { preset, configFile: config, set };
+  const remembered = project.settings;
+  return {
+    preset: remembered.preset,
+    configFile: remembered.config === undefined ? undefined : path.resolve(project.root, remembered.config),
+    set: [...(remembered.set ?? []), ...set],
+  };
+};
+
+/**
+ * The store at `cacheDir`, created if needed for "write" and never for "read"; a folder that cannot be written is
+ * reported in one line with what to do.
+ */
+export const openCache = (cacheDir: string, access: "read" | "write"): Effect.Effect<StoreService, UserError> =>
+  Effect.catchTag(access === "write" ? openStore(cacheDir) : openStoreReadOnly(cacheDir), "StoreError", (e) =>
     Effect.fail(
       fileSystemError(e.cause, {
         what: "the cache",
@@ -82,14 +157,14 @@ export const toolVersion = (): string => {
   }
 };
 
-/** The configuration the command line gives: defaults <- preset <- --config <- definition flags <- --set. */
+/** The command's configuration: defaults <- preset <- config file <- definition flags <- --set assignments. */
 export const configFromFlags = <C, R, S extends FlagSpecs>(ctx: CommandContext<C, R, S>): Effect.Effect<C, UserError> =>
   attempt(
     () =>
       loadConfig(ctx.definition, {
-        preset: ctx.common.preset,
-        configFile: ctx.common.config,
-        assignments: ctx.common.set,
+        preset: ctx.configuration.preset,
+        configFile: ctx.configuration.configFile,
+        assignments: ctx.configuration.set,
         options: ctx.options,
       }).config,
   );

@@ -6,6 +6,7 @@ import { UsageError } from "./errors.ts";
 
 export const dag = defineCommand({
   name: "dag",
+  store: "none",
   flags: { format: { type: "string" } },
   run: (ctx) =>
     Effect.gen(function* () {

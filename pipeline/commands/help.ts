@@ -65,9 +65,15 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   },
   gc: {
     synopsis: "gc",
-    summary: "remove the artifacts that no node of the current configuration reaches",
-    options: [["--dry-run", "list what would be removed, remove nothing"]],
-    examples: ({ preset }) => [`gc --dry-run${preset}`],
+    summary:
+      "list (by node and size) the artifacts that neither the current configuration, a lock file of the project, " +
+      "the last runs nor a running process reaches; remove them with --force",
+    options: [
+      ["--force", "remove them (in a terminal, gc asks instead)"],
+      ["--keep-runs N", "keep what the last N runs reached (default 5; reruns of one configuration count once)"],
+      ["--dry-run", "only list, never ask or remove"],
+    ],
+    examples: () => ["gc", "gc --force --keep-runs 1"],
   },
   lock: {
     synopsis: "lock TARGET",
@@ -75,8 +81,25 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     options: [
       ["--out FILE", "the lock file to write (default pipeline.lock.json)"],
       ["--force", "replace a lock file of another target or configuration, or one that cannot be read"],
+      ["--check", "write nothing: list how the lock file differs from what it would pin now (exit 1 if it does)"],
     ],
     examples: ({ preset }) => [`lock all${preset}`, "lock all --out other.lock.json"],
+  },
+  init: {
+    synopsis: "init",
+    summary:
+      "make the current folder a project: write pipeline.config.json with the configuration given (--preset, " +
+      "--set, --config), which the other commands then use; the cache goes to .pipeline/cache",
+    options: [],
+    examples: ({ preset }) => [`init${preset}`, `init${preset} --set seeds=[0,1]`],
+  },
+  params: {
+    synopsis: "params diff [LOCK|REV]",
+    summary:
+      "show how the current configuration differs from a lock file's (default pipeline.lock.json), from " +
+      "pipeline.config.json at a git revision, or from the last run's: one line per parameter",
+    options: [["--last-run", "compare with the configuration of the last run"]],
+    examples: () => ["params diff", "params diff HEAD~1", "params diff --last-run"],
   },
   replay: {
     synopsis: "replay [TARGET] --check",
@@ -93,10 +116,10 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
 };
 
 const COMMON_OPTIONS: ReadonlyArray<readonly [string, string]> = [
-  ["--cache-dir DIR", "artifact store (env PIPELINE_CACHE_DIR, default ./cache)"],
-  ["--config FILE", "JSON configuration merged over the defaults"],
-  ["--preset NAME", "a named configuration"],
-  ["--set key=value", "override one configuration value (repeatable; value parsed as JSON when it can be)"],
+  ["--cache-dir DIR", "artifact store (env PIPELINE_CACHE_DIR, default .pipeline/cache in the project root)"],
+  ["--config FILE", "JSON configuration merged over the defaults or --preset (instead of the project's configuration)"],
+  ["--preset NAME", "a named configuration (instead of the project's configuration)"],
+  ["--set key=value", "override one configuration value (repeatable; JSON when it parses), after the project's"],
   ["--json", "machine-readable output on stdout"],
   ["-h, --help", "this help"],
 ];

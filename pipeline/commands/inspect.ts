@@ -24,6 +24,7 @@ type InspectContext<C, R> = CommandContext<C, R, typeof FLAGS>;
 
 export const inspect = defineCommand({
   name: "inspect",
+  store: "read",
   flags: FLAGS,
   run: (ctx) =>
     Effect.gen(function* () {

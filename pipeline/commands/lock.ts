@@ -1,14 +1,16 @@
 /**
- * `pipeline lock TARGET [--out FILE] [--force]`: pins a fully cached target's configuration, keys and artifact hashes.
+ * `pipeline lock TARGET [--out FILE] [--force] [--check]`: pins a fully cached target's configuration, keys and
+ * artifact hashes; with --check, only says whether the lock file still pins what the cache and configuration give.
  * It refuses to replace a lock of another target or configuration (e.g. the one CI replays) unless --force is given.
  */
 import { existsSync } from "node:fs";
 import { Effect } from "effect";
 import { writeFileAtomic } from "../../cache/store.ts";
 import { attempt, UsageError } from "./errors.ts";
-import { defineCommand } from "./context.ts";
+import type { FlagSpecs } from "./args.ts";
+import { defineCommand, type CommandContext } from "./context.ts";
 import { buildDag } from "../graph.ts";
-import { planDag } from "../plan.ts";
+import { diffKeys, planDag, shortKey } from "../plan.ts";
 import { sourcesFromFlags } from "../replay/config-sources.ts";
 import { canonicalJson } from "../hash.ts";
 import {
@@ -69,9 +71,42 @@ const guardExistingLock = (
     return yield* new UsageError({ message });
   });
 
+/**
+ * `lock --check`: compares the lock `lock` would write with `outFile`, writing nothing; one line per difference
+ * (target, configuration, a node added, removed or with another key or artifact). Exit code 0 when equal, else 1.
+ */
+const checkLock = <C, R, S extends FlagSpecs>(
+  ctx: CommandContext<C, R, S>,
+  outFile: string,
+  fresh: LockFile,
+): Effect.Effect<number, UsageError> =>
+  Effect.gen(function* () {
+    const pinned = yield* readLockFile(outFile);
+    const differences = [
+      ...(pinned.target === fresh.target ? [] : [`target ${pinned.target} -> ${fresh.target}`]),
+      ...diffKeys(pinned.configSources, fresh.configSources).map((d) => `configuration ${d}`),
+    ];
+    for (const id of [...new Set([...Object.keys(pinned.nodes), ...Object.keys(fresh.nodes)])].sort()) {
+      const [was, now] = [pinned.nodes[id], fresh.nodes[id]];
+      if (was === undefined) differences.push(`${id}: not in the lock`);
+      else if (now === undefined) differences.push(`${id}: in the lock only`);
+      else if (was.key !== now.key) differences.push(`${id}: key ${shortKey(was.key)} -> ${shortKey(now.key)}`);
+      else if (canonicalJson(was.artifacts) !== canonicalJson(now.artifacts))
+        differences.push(`${id}: artifacts' sha256 differ`);
+    }
+    if (differences.length === 0) {
+      ctx.err.write(`${outFile} is up to date (${fresh.target}, ${Object.keys(fresh.nodes).length} nodes)\n`);
+      return 0;
+    }
+    ctx.out.write(`${differences.join("\n")}\n`);
+    ctx.err.write(`${outFile} differs from the cache and configuration in ${differences.length} place(s)\n`);
+    return 1;
+  });
+
 export const lock = defineCommand({
   name: "lock",
-  flags: { out: { type: "string" }, force: { type: "boolean" } },
+  store: "read",
+  flags: { out: { type: "string" }, force: { type: "boolean" }, check: { type: "boolean" } },
   run: (ctx) =>
     Effect.gen(function* () {
       const [target, extra] = ctx.positionals;
@@ -81,7 +116,8 @@ export const lock = defineCommand({
       const outFile = ctx.flags.out ?? DEFAULT_LOCK_FILE;
       const { sources, config } = yield* sourcesFromFlags(ctx);
       const dag = yield* attempt(() => buildDag(ctx.definition.stages, config, target));
-      if (!ctx.flags.force) yield* guardExistingLock(outFile, target, sources, ctx.common.config);
+      if (!ctx.flags.force && !ctx.flags.check)
+        yield* guardExistingLock(outFile, target, sources, ctx.configuration.configFile);
       const plan = yield* planDag(dag);
       for (const c of plan.corrupt) ctx.err.write(`corrupt  ${c.nodeId}: ${c.reason}; moved to quarantine\n`);
       const missing = dag.order.filter((id) => plan.entries.get(id)!.status !== "cached");
@@ -104,6 +140,7 @@ export const lock = defineCommand({
         };
       }
       const lockFile: LockFile = { formatVersion: 1, tool: ctx.tool, target, configSources: sources, nodes };
+      if (ctx.flags.check) return yield* checkLock(ctx, outFile, lockFile);
       const text = stableJson(lockFile);
       yield* Effect.tryPromise({
         try: () => writeFileAtomic(outFile, text),

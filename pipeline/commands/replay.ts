@@ -26,6 +26,7 @@ import { executeWithReporter } from "./run.ts";
 
 export const replay = defineCommand({
   name: "replay",
+  store: "read",
   flags: {
     check: { type: "boolean" },
     lock: { type: "string" },

@@ -1,21 +1,28 @@
 /** `pipeline run TARGET`: computes TARGET, reusing cached artifacts. */
 import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Effect } from "effect";
+import { Effect, Exit } from "effect";
 import { makeDirs } from "../../cache/fsutil.ts";
+import { leasedStore } from "../../cache/leases.ts";
 import { Store } from "../../cache/service.ts";
 import { executeDag, type NodeResult } from "../executor.ts";
-import { planCounts, planDag, type PlanEntry } from "../plan.ts";
+import { buildDag } from "../graph.ts";
+import { planCounts, planDag, type Plan, type PlanEntry } from "../plan.ts";
 import { finishLine, makeReporter } from "../progress.ts";
+import { sourcesFromFlags } from "../replay/config-sources.ts";
+import type { ConfigSourcesJson } from "../replay/lockfile.ts";
+import { finishRunRecord, plannedKeys, startRunRecord, type RecordedRun } from "../runs.ts";
 import { errorMessage } from "../stage.ts";
 import { resultsBlock, summarizeResults } from "../summary.ts";
-import { positiveInt } from "./args.ts";
-import { dagFromFlags, defineCommand, type Output } from "./context.ts";
-import { fileSystemError, UsageError } from "./errors.ts";
+import { runsDir } from "../workspace.ts";
+import { positiveInt, type FlagSpecs } from "./args.ts";
+import { defineCommand, type CommandContext, type Output } from "./context.ts";
+import { attempt, fileSystemError, UsageError, type UserError } from "./errors.ts";
 import { estimateLine, planEntryJson, planLines } from "./plan-view.ts";
 
 export const run = defineCommand({
   name: "run",
+  store: "write",
   flags: {
     out: { type: "string" },
     "dry-run": { type: "boolean" },
@@ -38,7 +45,8 @@ export const run = defineCommand({
       }
       const dryRun = ctx.flags["dry-run"];
       const t0 = performance.now();
-      const dag = yield* dagFromFlags(ctx, target);
+      const { sources, config } = yield* sourcesFromFlags(ctx);
+      const dag = yield* attempt(() => buildDag(ctx.definition.stages, config, target));
       const plan = yield* planDag(dag, { force });
       const counts = planCounts(plan);
       const planMs = performance.now() - t0;
@@ -63,6 +71,7 @@ export const run = defineCommand({
         }
         return 0;
       }
+      const record = yield* startRun(ctx, { target, cache: store.paths.root, configSources: sources, plan });
       if (counts.run + counts.pending === 0 && force.size === 0 && ctx.flags.out === undefined) {
         // Nothing to do: the plan already looked every node up, so report it without a second pass.
         const results: NodeResult[] = dag.order.map((id) => {
@@ -78,6 +87,7 @@ export const run = defineCommand({
             durationMs: 0,
           };
         });
+        yield* finishRun(ctx, record, Exit.succeed(results));
         ctx.err.write(
           `summary: 0 ran, ${results.length} cached, 0 failed, 0 skipped in ${(planMs / 1000).toFixed(2)} s\n`,
         );
@@ -89,9 +99,14 @@ export const run = defineCommand({
         return 0;
       }
       const started = performance.now();
+      // The lease keeps a concurrent gc off every key this run reads (cache/leases.ts); the plan's keys in one go.
+      const leased = yield* leasedStore(store);
+      yield* leased.register(Object.values(plannedKeys(plan)).filter((k) => k !== null));
       const results = yield* executeWithReporter(ctx, (onEvent) =>
         executeDag(dag, ctx.definition.layer(ctx.options), { jobs, gpus, force, onEvent, tool: ctx.tool }),
       ).pipe(
+        Effect.provideService(Store, leased.store),
+        Effect.onExit((exit) => finishRun(ctx, record, exit)),
         Effect.onInterrupt(() =>
           Effect.sync(() =>
             ctx.err.write("interrupted: nothing half-written was cached; rerun the same command to continue\n"),
@@ -116,8 +131,42 @@ export const run = defineCommand({
           `${JSON.stringify({ target, wallMs: Math.round(wallMs), nodes: results.map(nodeJson) }, null, 2)}\n`,
         );
       return by("failed").length + by("skipped").length > 0 ? 1 : 0;
-    }),
+    }).pipe(Effect.scoped),
 });
+
+/** Starts the run's record in the project (none outside a project); a project it cannot write stops the run. */
+const startRun = <C, R, S extends FlagSpecs>(
+  ctx: CommandContext<C, R, S>,
+  run: { target: string; cache: string; configSources: ConfigSourcesJson; plan: Plan },
+): Effect.Effect<RecordedRun | undefined, UserError> => {
+  const root = ctx.project?.root;
+  if (root === undefined) return Effect.succeed(undefined);
+  const { plan, ...fields } = run;
+  return Effect.tryPromise({
+    try: () => startRunRecord(root, { ...fields, nodes: plannedKeys(plan) }),
+    catch: (e) =>
+      new UsageError({
+        message: `cannot write the run record in ${runsDir(root)} (${errorMessage(e)}); nothing was computed`,
+      }),
+  });
+};
+
+/** Completes the run's record with how the run ended; a record that cannot be written is a note, not a failure. */
+const finishRun = <C, R, S extends FlagSpecs>(
+  ctx: CommandContext<C, R, S>,
+  run: RecordedRun | undefined,
+  exit: Exit.Exit<ReadonlyArray<NodeResult>, unknown>,
+): Effect.Effect<void> => {
+  if (run === undefined) return Effect.void;
+  const results = Exit.isSuccess(exit) ? exit.value : [];
+  const failed = results.some((r) => r.status === "failed" || r.status === "skipped");
+  const outcome = Exit.isInterrupted(exit) ? "interrupted" : Exit.isFailure(exit) || failed ? "failed" : "succeeded";
+  return Effect.tryPromise({ try: () => finishRunRecord(run, outcome, results), catch: errorMessage }).pipe(
+    Effect.catchAll((why) =>
+      Effect.sync(() => ctx.err.write(`note: cannot complete the run record ${run.file}: ${why}\n`)),
+    ),
+  );
+};
 
 /** Runs an execution with the progress display on stderr, closing the display however it ends. */
 export const executeWithReporter = <A, E, R>(

@@ -6,6 +6,7 @@ import { planEntryJson, planLines } from "./plan-view.ts";
 
 export const status = defineCommand({
   name: "status",
+  store: "read",
   flags: {},
   run: (ctx) =>
     Effect.gen(function* () {

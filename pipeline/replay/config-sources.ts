@@ -67,15 +67,15 @@ export interface ResolvedConfig<C> {
   readonly options: OptionValues;
 }
 
-/** The configuration sources the command line gives (the config file read and inlined); validates them first. */
+/** The command's configuration sources (the config file read and inlined; see Configuration); validates them. */
 export const sourcesFromFlags = <C, R, S extends FlagSpecs>(
   ctx: CommandContext<C, R, S>,
 ): Effect.Effect<ResolvedConfig<C> & { readonly sources: ConfigSourcesJson }, UserError> =>
   Effect.gen(function* () {
     const { definition, options } = ctx;
-    const preset = ctx.common.preset ?? definition.defaultPreset ?? null;
-    const configFile = ctx.common.config;
-    const assignments = ctx.common.set;
+    const preset = ctx.configuration.preset ?? definition.defaultPreset ?? null;
+    const configFile = ctx.configuration.configFile;
+    const assignments = ctx.configuration.set;
     const { config } = yield* attempt(() =>
       loadConfig(definition, { preset: preset ?? undefined, configFile, assignments, options }),
     );
