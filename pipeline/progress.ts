@@ -1,5 +1,5 @@
 /** Progress display for a run: a live block of running nodes on a terminal, plain timestamped lines otherwise. */
-import type { ExecEvent, NodeResult } from "./executor.ts";
+import type { ExecEvent, NodeResult } from "./executor/dag.ts";
 
 export interface Reporter {
   readonly onEvent: (event: ExecEvent) => void;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import { makeDirs } from "../../cache/fsutil.ts";
 import { Store } from "../../cache/service.ts";
-import { executeDag, type NodeResult } from "../executor.ts";
+import { executeDag, type NodeResult } from "../executor/dag.ts";
 import { planCounts, planDag, type PlanEntry } from "../plan.ts";
 import { finishLine, makeReporter } from "../progress.ts";
 import { errorMessage } from "../stage.ts";
