@@ -82,17 +82,23 @@ export const toolVersion = (): string => {
   }
 };
 
+/**
+ * The configuration the command line gives (defaults <- preset <- --config <- definition flags <- --set), with the
+ * Slurm executor's settings (its `slurm` section).
+ */
+export const loadedConfigFromFlags = <C, R, S extends FlagSpecs>(ctx: CommandContext<C, R, S>) =>
+  attempt(() =>
+    loadConfig(ctx.definition, {
+      preset: ctx.common.preset,
+      configFile: ctx.common.config,
+      assignments: ctx.common.set,
+      options: ctx.options,
+    }),
+  );
+
 /** The configuration the command line gives: defaults <- preset <- --config <- definition flags <- --set. */
 export const configFromFlags = <C, R, S extends FlagSpecs>(ctx: CommandContext<C, R, S>): Effect.Effect<C, UserError> =>
-  attempt(
-    () =>
-      loadConfig(ctx.definition, {
-        preset: ctx.common.preset,
-        configFile: ctx.common.config,
-        assignments: ctx.common.set,
-        options: ctx.options,
-      }).config,
-  );
+  Effect.map(loadedConfigFromFlags(ctx), (loaded) => loaded.config);
 
 /** The DAG of `target` under the command line's configuration. */
 export const dagFromFlags = <C, R, S extends FlagSpecs>(
