@@ -187,6 +187,7 @@ describe.skipIf(!haveData)(`the Slurm executor on a single-node cluster (needs $
       "--parsable",
       "--cpus-per-task=2",
       "--job-name=blocker",
+      "--output=/dev/null",
       "--wrap",
       "sleep 300",
     ]).trim();
