@@ -26,7 +26,7 @@ import { Store } from "../cache/service.ts";
 import { ArtifactStore } from "../cache/store.ts";
 import { loadConfig } from "../pipeline/config.ts";
 import type { PipelineDefinition } from "../pipeline/definition.ts";
-import { executeDag } from "../pipeline/executor.ts";
+import { executeDag } from "../pipeline/executor/dag.ts";
 import { buildDag, type Dag } from "../pipeline/graph.ts";
 import { planCounts, planDag } from "../pipeline/plan.ts";
 import { bundleState } from "../bin/bundle-state.mjs";

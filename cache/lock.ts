@@ -1,10 +1,16 @@
 /**
- * Exclusive cross-process file locks that survive kill -9.
+ * Exclusive cross-process file locks that survive kill -9, on a local disk or a filesystem shared between hosts.
  *
- * A lock is the file `<lockPath>` holding `{ pid, host, startedAt }`. It is created by writing the content to a temp
- * file and hard-linking it into place: link() fails with EEXIST if the lock exists, and the lock never appears
- * half-written. A lock whose holder runs on this host and whose pid is dead is stale and gets broken (see
- * {@link breakStaleLock}). Holders on another host cannot be checked and are always waited for.
+ * A lock is the file `<lockPath>` holding its holder `{ pid, host, startedAt, leaseMs }`. It is created by writing the
+ * content to a temp file and hard-linking it into place: link() fails with EEXIST if the lock exists (atomic on NFS,
+ * Lustre and GPFS alike, unlike flock, which Lustre may not offer), and the lock never appears half-written.
+ *
+ * The holder keeps a lease: it refreshes the lock file's mtime (the heartbeat) every quarter of `leaseMs`. A lock is
+ * stale, and gets broken (see {@link breakStaleLock}), when its content is garbage, when its holder runs on this host
+ * and its pid is dead, or when its lease has expired: this waiter has seen the heartbeat unchanged for `leaseMs` on its
+ * own clock (which needs no synchronised clocks), or the heartbeat is older than `leaseMs` plus
+ * {@link CLOCK_SKEW_MS} by the wall clock (a lock left long ago is broken at once). A pid says nothing on another host,
+ * so a holder elsewhere is only ever judged by its lease.
  *
  * Within one process, callers of the same lock queue in memory first, so they are handed the lock in order without
  * polling.
@@ -18,6 +24,8 @@ export interface LockHolder {
   readonly pid: number;
   readonly host: string;
   readonly startedAt: string;
+  /** How long the holder's heartbeat may stand still before another host may break the lock (absent: the default). */
+  readonly leaseMs?: number;
 }
 
 export interface LockOptions {
@@ -27,10 +35,24 @@ export interface LockOptions {
   readonly signal?: AbortSignal;
   /** Poll interval while another process holds the lock (jittered up to 2x). Default 150 ms. */
   readonly pollMs?: number;
+  /** The lease this process announces when it takes the lock. Default {@link defaultLeaseMs}. */
+  readonly leaseMs?: number;
 }
 
 /** Releases a lock; calling it more than once is harmless. */
 export type Release = () => Promise<void>;
+
+/**
+ * The lease of a lock taken without `leaseMs`: PIPELINE_LOCK_LEASE_S seconds, else 2 minutes. It must exceed the
+ * longest time a holder's event loop can stall (one synchronous step) and the filesystem's attribute-cache delay.
+ */
+export const defaultLeaseMs = (): number => {
+  const seconds = Number(process.env.PIPELINE_LOCK_LEASE_S);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 120_000;
+};
+
+/** How far the hosts' clocks may disagree: a heartbeat older than the lease plus this, by our clock, has expired. */
+export const CLOCK_SKEW_MS = 60_000;
 
 /**
  * In-process wait queues by lock path: the promise the last caller waits on, and how many callers hold or await the
@@ -76,18 +98,21 @@ function abortable<A>(promise: Promise<A>, signal: AbortSignal | undefined): Pro
   });
 }
 
-/**
- * The holder recorded in a lock file with its inode, or undefined if it vanished; unparseable content yields holder
- * undefined.
- */
-async function readHolder(
-  lockPath: string,
-): Promise<{ readonly ino: bigint; readonly holder: LockHolder | undefined } | undefined> {
+/** A lock file as read: its inode and heartbeat (mtime) identify one holding; holder undefined for garbage content. */
+interface HeldLock {
+  readonly ino: bigint;
+  readonly heartbeatNs: bigint;
+  readonly holder: LockHolder | undefined;
+}
+
+/** The lock file's holding, or undefined if it vanished. */
+async function readHolder(lockPath: string): Promise<HeldLock | undefined> {
   return ifExists(async () => {
+    // Opening revalidates the attributes on NFS (close-to-open consistency): the heartbeat read is current.
     const handle = await fs.open(lockPath, "r");
     try {
-      const { ino } = await handle.stat({ bigint: true });
-      return { ino, holder: parseHolder(await handle.readFile("utf8")) };
+      const { ino, mtimeNs } = await handle.stat({ bigint: true });
+      return { ino, heartbeatNs: mtimeNs, holder: parseHolder(await handle.readFile("utf8")) };
     } finally {
       await handle.close();
     }
@@ -98,32 +123,54 @@ function parseHolder(text: string): LockHolder | undefined {
   try {
     const value: unknown = JSON.parse(text);
     if (typeof value !== "object" || value === null) return undefined;
-    const { pid, host, startedAt } = value as Record<string, unknown>;
-    return typeof pid === "number" && typeof host === "string" && typeof startedAt === "string"
-      ? { pid, host, startedAt }
-      : undefined;
+    const { pid, host, startedAt, leaseMs } = value as Record<string, unknown>;
+    if (typeof pid !== "number" || typeof host !== "string" || typeof startedAt !== "string") return undefined;
+    return typeof leaseMs === "number" && leaseMs > 0 ? { pid, host, startedAt, leaseMs } : { pid, host, startedAt };
   } catch {
     return undefined;
   }
 }
 
+/** Whether two readings are the same holding with the same heartbeat: nobody refreshed or replaced it in between. */
+const sameHolding = (a: HeldLock, b: HeldLock): boolean => a.ino === b.ino && a.heartbeatNs === b.heartbeatNs;
+
+/** A waiter's sighting of a heartbeat: which holding, and when (on its monotonic clock) it was first seen. */
+interface Sighting {
+  readonly held: HeldLock;
+  readonly firstSeenMs: number;
+}
+
+/** The sighting after reading `held`: the previous one while the heartbeat stands still, else a fresh one. */
+const sight = (previous: Sighting | undefined, held: HeldLock): Sighting =>
+  previous !== undefined && sameHolding(previous.held, held) ? previous : { held, firstSeenMs: performance.now() };
+
 /**
- * A holder is stale when it runs on this host and its pid is dead; garbage content (never written by us) is stale too.
+ * Whether a holding may be broken: garbage content, a dead pid on this host, or an expired lease (see the module
+ * comment). `sighting` is this waiter's observation of the heartbeat, when it has one.
  */
-const isStale = (holder: LockHolder | undefined): boolean =>
-  holder === undefined || (holder.host === hostname() && !isPidAlive(holder.pid));
+const isStale = (held: HeldLock, sighting: Sighting | undefined): boolean => {
+  const { holder } = held;
+  if (holder === undefined) return true;
+  if (holder.host === hostname()) return !isPidAlive(holder.pid);
+  const leaseMs = holder.leaseMs ?? defaultLeaseMs();
+  const heartbeatAgeMs = Date.now() - Number(held.heartbeatNs / 1_000_000n);
+  if (heartbeatAgeMs > leaseMs + CLOCK_SKEW_MS) return true;
+  return (
+    sighting !== undefined && sameHolding(sighting.held, held) && performance.now() - sighting.firstSeenMs > leaseMs
+  );
+};
 
 /** A breaker older than this died while breaking (breaking takes milliseconds); its marker may be removed. */
 const DEAD_BREAKER_MS = 10_000;
 
 /**
  * Removes a stale lock. Breakers serialise on a marker file `<lockPath>.break` created with O_EXCL, and the one holding
- * it re-reads the lock before unlinking it: only while the lock is still the very inode judged stale (a dead holder's)
- * is it removed. Nobody else can replace that inode meanwhile (creation fails while it exists, its holder is dead, and
- * other breakers wait for the marker), so two breakers can never remove a live lock. Losers of the marker race simply
+ * it re-reads the lock before unlinking it: only while the lock is still the very holding judged stale (same inode,
+ * heartbeat not refreshed since) is it removed. A dead holder cannot refresh it, creation fails while it exists, and
+ * other breakers wait for the marker, so two breakers can never remove a live lock. Losers of the marker race simply
  * retry taking the lock.
  */
-async function breakStaleLock(lockPath: string, staleIno: bigint, _tempDir: string): Promise<void> {
+async function breakStaleLock(lockPath: string, judged: HeldLock): Promise<void> {
   const marker = `${lockPath}.break`;
   let handle: fs.FileHandle;
   try {
@@ -139,20 +186,20 @@ async function breakStaleLock(lockPath: string, staleIno: bigint, _tempDir: stri
     await handle.writeFile(String(process.pid));
     await handle.close();
     const current = await readHolder(lockPath);
-    if (current !== undefined && current.ino === staleIno && isStale(current.holder))
-      await fs.rm(lockPath, { force: true });
+    if (current !== undefined && sameHolding(current, judged)) await fs.rm(lockPath, { force: true });
   } finally {
     await fs.rm(marker, { force: true });
   }
 }
 
-/** One attempt to create the lock: returns its inode on success, or the current holder when it is taken. */
+/** One attempt to create the lock: returns its inode on success, or the current holding when it is taken. */
 async function tryCreate(
   lockPath: string,
   tempDir: string,
-): Promise<{ ino: bigint } | { held: { ino: bigint; holder: LockHolder | undefined } }> {
+  leaseMs: number,
+): Promise<{ readonly ino: bigint } | { readonly held: HeldLock }> {
   const temp = path.join(tempDir, tempName("lock"));
-  const holder: LockHolder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+  const holder: LockHolder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), leaseMs };
   // No fsync: other processes see the content once written, and after a power loss every holder is dead anyway
   // (an empty lock file then counts as stale).
   await fs.writeFile(temp, JSON.stringify(holder), { flag: "wx" });
@@ -174,11 +221,38 @@ async function tryCreate(
   }
 }
 
-function releaser(lockPath: string, ino: bigint, letNextIn: () => void): Release {
+/**
+ * Refreshes the heartbeat of our lock every quarter lease until stopped; stops by itself once the file is no longer
+ * ours (broken after a stall longer than the lease: the store's commit by rename still keeps the artifact whole).
+ */
+function startHeartbeat(lockPath: string, ino: bigint, leaseMs: number): () => void {
+  let stopped = false;
+  const beat = async () => {
+    try {
+      const current = await ifExists(() => fs.stat(lockPath, { bigint: true }));
+      if (current?.ino !== ino) return stop();
+      const now = new Date();
+      await fs.utimes(lockPath, now, now);
+    } catch {
+      // a missed beat only brings expiry closer; the next one tries again
+    }
+  };
+  const timer = setInterval(() => void (stopped || beat()), Math.max(10, leaseMs / 4));
+  timer.unref();
+  const stop = () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+  return stop;
+}
+
+function releaser(lockPath: string, ino: bigint, leaseMs: number, letNextIn: () => void): Release {
+  const stopHeartbeat = startHeartbeat(lockPath, ino, leaseMs);
   let released = false;
   return async () => {
     if (released) return;
     released = true;
+    stopHeartbeat();
     try {
       const current = await ifExists(() => fs.stat(lockPath, { bigint: true }));
       if (current?.ino === ino) await fs.rm(lockPath, { force: true });
@@ -189,29 +263,29 @@ function releaser(lockPath: string, ino: bigint, letNextIn: () => void): Release
 }
 
 /**
- * Takes the exclusive lock at `lockPath`, waiting while a live process holds it and breaking it if its holder died.
+ * Takes the exclusive lock at `lockPath`, waiting while a live holder keeps it and breaking it once stale.
  * `tempDir` (same filesystem) receives the short-lived temp files; a crash leaves them there for later cleanup.
  */
 export async function acquireLock(lockPath: string, tempDir: string, options: LockOptions = {}): Promise<Release> {
-  const { signal, onWait, pollMs = 150 } = options;
+  const { signal, onWait, pollMs = 150, leaseMs = defaultLeaseMs() } = options;
   const letNextIn = await acquireLocal(lockPath, signal);
   try {
     let reportedHolder: string | undefined;
+    let sighting: Sighting | undefined;
     for (;;) {
       signal?.throwIfAborted();
-      const attempt = await tryCreate(lockPath, tempDir);
-      if ("ino" in attempt) return releaser(lockPath, attempt.ino, letNextIn);
-      const { ino, holder } = attempt.held;
-      if (isStale(holder)) {
-        await breakStaleLock(lockPath, ino, tempDir);
+      const attempt = await tryCreate(lockPath, tempDir, leaseMs);
+      if ("ino" in attempt) return releaser(lockPath, attempt.ino, leaseMs, letNextIn);
+      const { held } = attempt;
+      sighting = sight(sighting, held);
+      if (isStale(held, sighting)) {
+        await breakStaleLock(lockPath, held);
         continue;
       }
-      if (
-        holder !== undefined &&
-        onWait !== undefined &&
-        reportedHolder !== `${holder.host}:${holder.pid}:${holder.startedAt}`
-      ) {
-        reportedHolder = `${holder.host}:${holder.pid}:${holder.startedAt}`;
+      const { holder } = held;
+      const holderId = holder === undefined ? undefined : `${holder.host}:${holder.pid}:${holder.startedAt}`;
+      if (holder !== undefined && onWait !== undefined && reportedHolder !== holderId) {
+        reportedHolder = holderId;
         onWait(holder.pid, holder);
       }
       await sleep(pollMs * (1 + Math.random()), signal);
@@ -223,21 +297,25 @@ export async function acquireLock(lockPath: string, tempDir: string, options: Lo
 }
 
 /**
- * Takes the lock only if nobody (in this or another live process) holds it; breaks it if its holder died.
- * Returns undefined when it is held.
+ * Takes the lock only if nobody (in this or another live process) holds it; breaks it if stale (a holder elsewhere
+ * only once its heartbeat is older than its lease plus the clock skew). Returns undefined when it is held.
  */
-export async function tryAcquireLock(lockPath: string, tempDir: string): Promise<Release | undefined> {
+export async function tryAcquireLock(
+  lockPath: string,
+  tempDir: string,
+  leaseMs: number = defaultLeaseMs(),
+): Promise<Release | undefined> {
   if (localQueues.has(lockPath)) return undefined;
   const letNextIn = await acquireLocal(lockPath, undefined); // immediate: the queue was empty
   try {
     for (;;) {
-      const attempt = await tryCreate(lockPath, tempDir);
-      if ("ino" in attempt) return releaser(lockPath, attempt.ino, letNextIn);
-      if (!isStale(attempt.held.holder)) {
+      const attempt = await tryCreate(lockPath, tempDir, leaseMs);
+      if ("ino" in attempt) return releaser(lockPath, attempt.ino, leaseMs, letNextIn);
+      if (!isStale(attempt.held, undefined)) {
         letNextIn();
         return undefined;
       }
-      await breakStaleLock(lockPath, attempt.held.ino, tempDir);
+      await breakStaleLock(lockPath, attempt.held);
     }
   } catch (error) {
     letNextIn();

@@ -3,7 +3,10 @@
  * lets a later check skip re-hashing a file whose (size, mtime, ctime, inode) is unchanged since its last full hash
  * (git-index style). One per-file rule ({@link judgeStat}) serves both paths: lookup's synchronous fast path, which
  * hashes and writes nothing, and the full check, which hashes what the memo does not vouch for and refreshes it.
+ * A memo records the host that made it and vouches only there: another host sees other inodes and ctimes on a shared
+ * filesystem (and its own attribute cache), so it re-hashes and writes its own memo.
  */
+import { hostname } from "node:os";
 import { lstatSync, readFileSync, type BigIntStats } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -22,6 +25,8 @@ export interface StatStamp {
 
 export interface StatMemo {
   readonly key: string;
+  /** The host whose stats these are. */
+  readonly host: string;
   /** By artifact file name. */
   readonly files: Readonly<Record<string, StatStamp>>;
 }
@@ -42,11 +47,15 @@ const sameStamp = (a: StatStamp | undefined, b: StatStamp): boolean =>
   a.ctimeNs === b.ctimeNs &&
   a.ino === b.ino;
 
-/** verified/<key>.json's text as a memo of this key, or undefined (an unreadable memo only costs a re-hash). */
+/**
+ * verified/<key>.json's text as a memo of this key made on this host, or undefined (an unreadable memo, or one made
+ * elsewhere, only costs a re-hash).
+ */
 const parseMemo = (key: string, text: string): StatMemo | undefined => {
   try {
     const memo = JSON.parse(text) as StatMemo;
-    return memo.key === key && typeof memo.files === "object" && memo.files !== null ? memo : undefined;
+    const usable = memo.key === key && memo.host === hostname() && typeof memo.files === "object";
+    return usable && memo.files !== null ? memo : undefined;
   } catch {
     return undefined;
   }
@@ -54,10 +63,13 @@ const parseMemo = (key: string, text: string): StatMemo | undefined => {
 
 export const memoPath = (layout: StoreLayout, key: string): string => path.join(layout.paths.verified, `${key}.json`);
 
-/** Writes a memo; failing to (read-only cache, full disk) must not fail anything: it is an optimisation. */
-export const writeMemo = async (layout: StoreLayout, memo: StatMemo): Promise<void> => {
+/**
+ * Writes a memo of this host; failing to (read-only cache, full disk) must not fail anything: it is an optimisation.
+ */
+export const writeMemo = async (layout: StoreLayout, memo: Omit<StatMemo, "host">): Promise<void> => {
   try {
-    await writeFileAtomic(memoPath(layout, memo.key), JSON.stringify(memo), { tempDir: layout.paths.tmp });
+    const text = JSON.stringify({ key: memo.key, host: hostname(), files: memo.files });
+    await writeFileAtomic(memoPath(layout, memo.key), text, { tempDir: layout.paths.tmp });
   } catch {
     // only costs a re-hash next time
   }

@@ -9,6 +9,7 @@ import { Cause, Effect, Exit } from "effect";
 import type { PipelineDefinition } from "./definition.ts";
 import { toolVersion, type Command, type Output } from "./commands/context.ts";
 import { dag } from "./commands/dag.ts";
+import { execNode } from "./commands/exec-node.ts";
 import { isUserError, UsageError, type UserError } from "./commands/errors.ts";
 import { gc } from "./commands/gc.ts";
 import { commandHelpText, helpText } from "./commands/help.ts";
@@ -52,6 +53,8 @@ export const cli = <C, R>(
     }
     const own = definition.commands?.[name];
     if (own !== undefined) return Effect.promise(() => own.run(rest));
+    // The batch worker: run by jobs, not people, so neither listed nor suggested.
+    if (name === execNode.name) return execNode.run(definition, rest, output);
     const command = COMMANDS.find((c) => c.name === name);
     if (command === undefined) return Effect.fail(unknownCommand(definition, name));
     return command.run(definition, rest, output);

@@ -1,10 +1,12 @@
 /**
  * Configuration assembly: defaults <- preset <- config file <- definition flags <- `--set key=value`, then schema
- * decoding.
+ * decoding. The `slurm` section is the engine's own (the Slurm executor's settings), decoded apart from the
+ * pipeline's configuration.
  */
 import { readFileSync } from "node:fs";
 import { Data, Either, ParseResult, Schema } from "effect";
 import type { OptionValues, PipelineDefinition } from "./definition.ts";
+import { SlurmSettings } from "./executor/slurm.ts";
 import { didYouMean } from "./suggest.ts";
 
 /** A user mistake in the configuration: printed as one line, never a stack trace. */
@@ -50,11 +52,14 @@ export interface ConfigSources {
   readonly options?: OptionValues;
 }
 
-/** Builds and decodes the configuration; throws ConfigError with a readable message on bad input. */
+/**
+ * Builds and decodes the configuration and the Slurm executor's settings; throws ConfigError with a readable message
+ * on bad input.
+ */
 export const loadConfig = <C, R>(
   definition: PipelineDefinition<C, R>,
   sources: ConfigSources,
-): { config: C; encoded: Json } => {
+): { config: C; encoded: Json; slurm: SlurmSettings } => {
   let encoded: Json = { ...definition.defaultConfig };
   const presetName = sources.preset ?? definition.defaultPreset;
   if (presetName !== undefined) {
@@ -88,14 +93,24 @@ export const loadConfig = <C, R>(
   if (sources.inlineConfig !== undefined) encoded = deepMerge(encoded, sources.inlineConfig);
   encoded = definition.configure(encoded, sources.options ?? {});
   for (const assignment of sources.assignments ?? []) encoded = deepMerge(encoded, parseAssignment(assignment));
-  const decoded = Schema.decodeUnknownEither(definition.config, { onExcessProperty: "error" })(encoded);
+  const { slurm, ...pipelineConfig } = encoded;
+  const decoded = Schema.decodeUnknownEither(definition.config, { onExcessProperty: "error" })(pipelineConfig);
   if (Either.isLeft(decoded))
     throw new ConfigError({ message: `invalid configuration: ${formatParseError(decoded.left)}` });
-  return { config: decoded.right, encoded };
+  const settings = Schema.decodeUnknownEither(SlurmSettings, { onExcessProperty: "error" })(slurm ?? {});
+  if (Either.isLeft(settings))
+    throw new ConfigError({ message: `invalid configuration: ${formatParseError(settings.left, "slurm")}` });
+  return { config: decoded.right, encoded, slurm: settings.right };
 };
 
-/** One line per problem, each with its path: `train.epochs: Expected a positive number, actual -1`. */
-export const formatParseError = (error: ParseResult.ParseError): string =>
+/**
+ * One line per problem, each with its path (below `root` when given): `train.epochs: Expected a positive number,
+ * actual -1`.
+ */
+export const formatParseError = (error: ParseResult.ParseError, root?: string): string =>
   ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message}`)
+    .map((issue) => {
+      const at = [...(root === undefined ? [] : [root]), ...issue.path].join(".");
+      return `${at === "" ? "" : `${at}: `}${issue.message}`;
+    })
     .join("; ");

@@ -43,4 +43,9 @@ export interface PipelineDefinition<C, R> {
   /** Services the stages need; built lazily per run from the flags. */
   readonly layer: (options: OptionValues) => Layer.Layer<R>;
   readonly commands?: Readonly<Record<string, PipelineCommand>>;
+  /**
+   * Whether the stages declared "gpu" will use a GPU under these flags (not when a flag picks a CPU backend); absent:
+   * they will. A batch job asks for a GPU only then, or it would wait forever on a cluster without one.
+   */
+  readonly usesGpu?: (options: OptionValues) => boolean;
 }

@@ -1,5 +1,5 @@
 /** Progress display for a run: a live block of running nodes on a terminal, plain timestamped lines otherwise. */
-import type { ExecEvent, NodeResult } from "./executor.ts";
+import type { ExecEvent, NodeResult } from "./executor/executor.ts";
 
 export interface Reporter {
   readonly onEvent: (event: ExecEvent) => void;
@@ -50,12 +50,21 @@ export const etaText = (since: ProgressPoint | undefined, current: ProgressPoint
   return left === undefined ? "" : `ETA ${humanDuration(left)}`;
 };
 
+/** `; Slurm job 12 COMPLETED, queued 1.20 s` for a node computed by a batch job, else "". */
+const jobNote = (r: NodeResult): string => {
+  if (r.job === undefined) return "";
+  const queued = r.job.queuedMs === undefined ? "" : `, queued ${seconds(r.job.queuedMs)}`;
+  return `; ${r.job.scheduler} job ${r.job.id} ${r.job.state}${queued}`;
+};
+
 export const finishLine = (r: NodeResult): string => {
   switch (r.status) {
     case "ran":
-      return `done     ${r.id} (${seconds(r.durationMs)})`;
-    case "cached":
-      return `cached   ${r.id}${r.reason ? ` (${r.reason})` : ""}`;
+      return `done     ${r.id} (${seconds(r.durationMs)}${jobNote(r)})`;
+    case "cached": {
+      const why = [r.reason, jobNote(r).slice(2)].filter((part) => part !== undefined && part !== "").join("; ");
+      return `cached   ${r.id}${why === "" ? "" : ` (${why})`}`;
+    }
     case "failed":
       return `FAILED   ${r.id}: ${r.error}${r.logFile ? ` (trace in ${r.logFile})` : ""}`;
     case "skipped":

@@ -10,7 +10,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { Either, Schema } from "effect";
 import { ifExists, makeDirs, writeFileAtomic } from "../cache/fsutil.ts";
-import type { NodeResult } from "./executor.ts";
+import type { NodeResult } from "./executor/dag.ts";
 import type { Plan } from "./plan.ts";
 import { ConfigSourcesSchema, stableJson } from "./replay/lockfile.ts";
 import { runsDir } from "./workspace.ts";

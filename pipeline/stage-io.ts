@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Chunk, Effect, Stream } from "effect";
 import type { StoreService } from "../cache/service.ts";
 import type { Staging } from "../cache/store.ts";
-import type { NodeResult } from "./executor.ts";
+import type { NodeResult } from "./executor/dag.ts";
 import type { Dag, DagNode } from "./graph.ts";
 import { openParquetReader, openParquetWriter } from "./parquet.ts";
 import {

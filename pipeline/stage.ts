@@ -11,6 +11,16 @@ import type { Row, RowOf, TableOutput } from "./table.ts";
 /** Where a stage wants to run; gpu stages are additionally limited to the number of GPUs. */
 export type Resource = "cpu" | "gpu";
 
+/**
+ * What one batch job of a stage asks a cluster scheduler for: CPUs, memory (e.g. "8G") and a time limit (e.g.
+ * "4:00:00"). The configuration may override each per stage (`slurm.stages.<stage>`); gpu stages also get a GPU.
+ */
+export interface JobResources {
+  readonly cpus?: number;
+  readonly mem?: string;
+  readonly time?: string;
+}
+
 /** An opaque file artifact (e.g. a model's weights) that the stage writes itself. */
 export interface FileOutput {
   readonly kind: "file";
@@ -187,6 +197,8 @@ export interface StageDefinition<P, C, R = never, I extends Inputs = Inputs, O e
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly params: Schema.Schema<P, any, never>;
   readonly resources: Resource;
+  /** Its batch jobs' CPUs, memory and time limit, when a cluster executor computes it (defaults otherwise). */
+  readonly jobResources?: JobResources;
   /** The nodes this stage stands for when it is the target under a configuration. */
   readonly instances: (config: C) => ReadonlyArray<P>;
   /** Upstream nodes, by local input name. */

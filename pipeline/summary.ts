@@ -3,7 +3,7 @@
  * fitted exponents, where the report is) gets one line, read from its artifacts, so cached nodes are summarized too.
  */
 import { Effect } from "effect";
-import type { NodeResult } from "./executor.ts";
+import type { NodeResult } from "./executor/dag.ts";
 import type { Dag } from "./graph.ts";
 import { finishedNode } from "./stage.ts";
 import { nodeReader } from "./stage-io.ts";

@@ -69,6 +69,7 @@ export const paperPipeline: PipelineDefinition<PaperConfig, Services> = {
     },
   ],
   commands: { "setup-backend": setupBackendCommand },
+  usesGpu: (options) => !["tensorflow", "cpu"].includes(options.backend ?? "auto"),
   configure: (encoded, options) => {
     const dataset = options.dataset;
     if (dataset === undefined) return encoded;

@@ -38,6 +38,7 @@ export const preprocess = defineStage({
   description: "decode the raw files into Parquet tables and check them against the published statistics",
   params: Schema.Struct({ dataset: DatasetName }),
   resources: "cpu",
+  jobResources: { cpus: 1, mem: "8G", time: "1:00:00" },
   instances: (config: PaperConfig) => config.datasets.map((dataset) => ({ dataset })),
   inputs: (p) => ({ raw: dependOn(download, { dataset: p.dataset }) }),
   label: (p) => p.dataset,

@@ -30,6 +30,7 @@ export const probe = defineStage({
     images: Schema.Int.pipe(Schema.between(1, 10_000)),
   }),
   resources: "gpu",
+  jobResources: { cpus: 2, mem: "8G", time: "4:00:00" },
   instances: (config: PaperConfig) =>
     config.datasets.flatMap((dataset) =>
       runsOf(config, dataset).map(({ L, seed }) => ({ dataset, L, seed, images: config[dataset].probeImages })),

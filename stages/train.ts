@@ -43,6 +43,8 @@ export const train = defineStage({
   description: "train the pre-activation ResNet with L blocks per section",
   params: TrainParams,
   resources: "gpu",
+  // A GPU job: a few CPUs feed it; the time limit of many clusters' GPU partitions (a longer run resumes on retry).
+  jobResources: { cpus: 2, mem: "16G", time: "24:00:00" },
   instances: (config: PaperConfig) =>
     config.datasets.flatMap((dataset) =>
       runsOf(config, dataset).map(({ L, seed }) => trainParamsFor(config, dataset, L, seed)),

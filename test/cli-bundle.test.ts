@@ -30,7 +30,7 @@ import { Store } from "../cache/service.ts";
 import { ArtifactStore } from "../cache/store.ts";
 import { renderDag } from "../pipeline/commands/dag.ts";
 import { loadConfig } from "../pipeline/config.ts";
-import { executeDag } from "../pipeline/executor.ts";
+import { executeDag } from "../pipeline/executor/dag.ts";
 import { buildDag } from "../pipeline/graph.ts";
 import { paperPipeline } from "../stages/index.ts";
 import { paperShapedPipeline } from "../benchmarks/lib/paper-shaped.ts";

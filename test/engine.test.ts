@@ -10,7 +10,7 @@ import { Store } from "../cache/service.ts";
 import { ArtifactStore } from "../cache/store.ts";
 import { main } from "../pipeline/cli.ts";
 import { ConfigError, loadConfig } from "../pipeline/config.ts";
-import { executeDag, type NodeResult } from "../pipeline/executor.ts";
+import { executeDag, type NodeResult } from "../pipeline/executor/dag.ts";
 import { buildDag, GraphError } from "../pipeline/graph.ts";
 import { canonicalJson, hashValue } from "../pipeline/hash.ts";
 import { makeReporter } from "../pipeline/progress.ts";

@@ -135,3 +135,18 @@ export function estimateGpuSweep(
   }
   return { assumptions, computeHours, dispatchHours, totalHours, hoursByDataset };
 }
+
+/**
+ * Wall time of a sweep on `gpus` GPUs, each run one job on one GPU (the Slurm executor, docs/cluster.md): the runs'
+ * GPU-model hours scheduled longest first, each on the GPU that frees first. No shorter than the longest run.
+ */
+export function gpuSweepWallHours(
+  assumptions: GpuAssumptions,
+  gpus: number,
+  runs: ReadonlyArray<SweepRun> = presetRuns("paper"),
+): { readonly wallHours: number; readonly longestRunHours: number } {
+  const hours = runs.map((run) => estimateGpuSweep(assumptions, [run]).totalHours).sort((a, b) => b - a);
+  const busy: number[] = new Array<number>(Math.max(1, gpus)).fill(0);
+  for (const h of hours) busy[busy.indexOf(Math.min(...busy))]! += h;
+  return { wallHours: Math.max(...busy), longestRunHours: hours[0] ?? 0 };
+}

@@ -33,6 +33,12 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       ["-j, --jobs N", "nodes computed at once (default 2)"],
       ["--gpus N", "nodes that may use a GPU at once (default 1)"],
       ["--out DIR", "copy the target's artifacts to DIR"],
+      [
+        "--executor E",
+        "local (the default) or slurm: each node a Slurm job, --jobs of them in flight (default 100); " +
+          "docs/cluster.md (env PIPELINE_EXECUTOR)",
+      ],
+      ["--retries N", "with --executor slurm: resubmit a job that ended without its artifact up to N times"],
     ],
     examples: ({ stage, preset }) => [`run all${preset}`, `run ${stage} --dry-run`],
   },

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect } from "effect";
 import { openStore, Store } from "../../cache/service.ts";
-import { executeDag } from "../executor.ts";
+import { executeDag } from "../executor/dag.ts";
 import { buildDag } from "../graph.ts";
 import {
   cacheReference,

@@ -1,11 +1,18 @@
-/** `pipeline run TARGET`: computes TARGET, reusing cached artifacts. */
+/**
+ * `pipeline run TARGET`: computes TARGET, reusing cached artifacts; in this process (`--executor local`, the
+ * default) or as Slurm jobs (`--executor slurm`, env PIPELINE_EXECUTOR).
+ */
 import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Effect, Exit } from "effect";
 import { makeDirs } from "../../cache/fsutil.ts";
 import { leasedStore } from "../../cache/leases.ts";
-import { Store } from "../../cache/service.ts";
-import { executeDag, type NodeResult } from "../executor.ts";
+import { Store, type StoreService } from "../../cache/service.ts";
+import { batchExecutor } from "../executor/batch.ts";
+import { executeDag, type NodeResult } from "../executor/dag.ts";
+import type { MakeExecutor } from "../executor/executor.ts";
+import { createRun, newRunId, runDir, type RunRecord } from "../executor/run-record.ts";
+import { checkSlurm, slurmScheduler, type SlurmSettings } from "../executor/slurm.ts";
 import { buildDag } from "../graph.ts";
 import { planCounts, planDag, type Plan, type PlanEntry } from "../plan.ts";
 import { finishLine, makeReporter } from "../progress.ts";
@@ -16,9 +23,14 @@ import { errorMessage } from "../stage.ts";
 import { resultsBlock, summarizeResults } from "../summary.ts";
 import { runsDir } from "../workspace.ts";
 import { positiveInt, type FlagSpecs } from "./args.ts";
-import { defineCommand, type CommandContext, type Output } from "./context.ts";
+import { defineCommand, loadedConfigFromFlags, type CommandContext, type Output } from "./context.ts";
 import { attempt, fileSystemError, UsageError, type UserError } from "./errors.ts";
 import { estimateLine, planEntryJson, planLines } from "./plan-view.ts";
+
+const EXECUTORS = ["local", "slurm"] as const;
+
+/** Batch jobs in flight at once when --jobs is not given. */
+const DEFAULT_SLURM_JOBS = 100;
 
 export const run = defineCommand({
   name: "run",
@@ -29,14 +41,24 @@ export const run = defineCommand({
     force: { type: "string", multiple: true },
     jobs: { type: "string", short: "j" },
     gpus: { type: "string" },
+    executor: { type: "string" },
+    retries: { type: "string" },
   },
   run: (ctx) =>
     Effect.gen(function* () {
       const store = yield* Store;
       const target = ctx.positionals[0];
       if (target === undefined) return yield* new UsageError({ message: "run needs a TARGET (a stage name or all)" });
-      const jobs = yield* positiveInt(ctx.flags.jobs, "--jobs", 2);
+      const executorName = ctx.flags.executor ?? process.env.PIPELINE_EXECUTOR ?? "local";
+      if (!(EXECUTORS as ReadonlyArray<string>).includes(executorName)) {
+        const message = `--executor expects ${EXECUTORS.join(" or ")}, got "${executorName}"`;
+        return yield* new UsageError({ message });
+      }
+      const onSlurm = executorName === "slurm";
+      const jobs = yield* positiveInt(ctx.flags.jobs, "--jobs", onSlurm ? DEFAULT_SLURM_JOBS : 2);
       const gpus = yield* positiveInt(ctx.flags.gpus, "--gpus", 1);
+      const retries = yield* positiveInt(ctx.flags.retries, "--retries", 0, true);
+      if (retries > 0 && !onSlurm) return yield* new UsageError({ message: "--retries needs --executor slurm" });
       const force = new Set(ctx.flags.force);
       for (const s of force) {
         if (!ctx.definition.stages.some((st) => st.name === s)) {
@@ -44,6 +66,12 @@ export const run = defineCommand({
         }
       }
       const dryRun = ctx.flags["dry-run"];
+      const slurm = onSlurm ? (yield* loadedConfigFromFlags(ctx)).slurm : undefined;
+      if (slurm !== undefined && !dryRun)
+        yield* checkSlurm(
+          slurm,
+          ctx.definition.stages.map((st) => st.name),
+        );
       const t0 = performance.now();
       const { sources, config } = yield* sourcesFromFlags(ctx);
       const dag = yield* attempt(() => buildDag(ctx.definition.stages, config, target));
@@ -98,12 +126,20 @@ export const run = defineCommand({
           );
         return 0;
       }
+      const executor = slurm === undefined ? undefined : yield* slurmExecutor(ctx, store, slurm, retries);
       const started = performance.now();
       // The lease keeps a concurrent gc off every key this run reads (cache/leases.ts); the plan's keys in one go.
       const leased = yield* leasedStore(store);
       yield* leased.register(Object.values(plannedKeys(plan)).filter((k) => k !== null));
       const results = yield* executeWithReporter(ctx, (onEvent) =>
-        executeDag(dag, ctx.definition.layer(ctx.options), { jobs, gpus, force, onEvent, tool: ctx.tool }),
+        executeDag(dag, ctx.definition.layer(ctx.options), {
+          jobs,
+          gpus,
+          force,
+          onEvent,
+          tool: ctx.tool,
+          ...(executor === undefined ? {} : { executor }),
+        }),
       ).pipe(
         Effect.provideService(Store, leased.store),
         Effect.onExit((exit) => finishRun(ctx, record, exit)),
@@ -168,6 +204,52 @@ const finishRun = <C, R, S extends FlagSpecs>(
   );
 };
 
+/**
+ * The Slurm executor for this run: a new run folder in the cache's logs (what the workers read: the configuration's
+ * sources and the flags) and the batch executor over sbatch/sacct/scancel.
+ */
+const slurmExecutor = <C, R, S extends FlagSpecs>(
+  ctx: CommandContext<C, R, S>,
+  store: StoreService,
+  settings: SlurmSettings,
+  retries: number,
+): Effect.Effect<MakeExecutor, UserError> =>
+  Effect.gen(function* () {
+    const { sources } = yield* sourcesFromFlags(ctx);
+    const since = new Date();
+    const runId = newRunId();
+    const dir = runDir(store.paths.root, runId);
+    const record: RunRecord = {
+      formatVersion: 1,
+      runId,
+      executor: "slurm",
+      createdAt: since.toISOString(),
+      cwd: process.cwd(),
+      preset: sources.preset,
+      config: sources.config,
+      set: sources.set,
+      options: ctx.options,
+      jobs: [],
+    };
+    yield* Effect.tryPromise({
+      try: () => createRun(dir, record),
+      catch: (e) => new UsageError({ message: `cannot write the run's folder ${dir}: ${errorMessage(e)}` }),
+    });
+    ctx.err.write(`slurm: run ${runId} (the name of its jobs); logs in ${dir}\n`);
+    const usesGpu = ctx.definition.usesGpu?.(ctx.options) ?? true;
+    const pollMinMs = (settings.pollSeconds ?? 1) * 1000;
+    return batchExecutor({
+      scheduler: slurmScheduler(settings, since, usesGpu),
+      run: record,
+      runDir: dir,
+      retries,
+      pollMinMs,
+      pollMaxMs: Math.max(pollMinMs, (settings.pollMaxSeconds ?? 60) * 1000),
+      unknownLimitMs: 10 * 60_000,
+      manifestGraceMs: 60_000,
+    });
+  });
+
 /** Runs an execution with the progress display on stderr, closing the display however it ends. */
 export const executeWithReporter = <A, E, R>(
   output: Output,
@@ -200,6 +282,7 @@ const nodeJson = (r: NodeResult) => ({
   durationMs: r.durationMs,
   ...(r.reason ? { reason: r.reason } : {}),
   ...(r.error ? { error: r.error } : {}),
+  ...(r.job ? { job: r.job } : {}),
 });
 
 /** Copies the artifacts of the target nodes into `outDir`: flat for one target, one folder per node id otherwise. */

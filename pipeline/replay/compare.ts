@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import { Store, type StoreError } from "../../cache/service.ts";
 import { sha256File } from "../../cache/store.ts";
-import type { NodeResult } from "../executor.ts";
+import type { NodeResult } from "../executor/dag.ts";
 import type { Dag } from "../graph.ts";
 import { planDag, shortKey } from "../plan.ts";
 import type { OutputSpec } from "../stage.ts";
