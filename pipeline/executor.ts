@@ -1,8 +1,9 @@
 /**
  * The executor: runs a DAG's nodes in dependency order with bounded concurrency.
  *
- * Every node waits for its inputs, then either reuses a cached artifact (same key) or runs its stage under a
- * per-key lock into a staging directory that is committed atomically. A failing node fails only the nodes below
+ * Every node waits for its inputs, then either reuses a cached artifact (same key), fetches it from the remote cache
+ * when one is in use, or runs its stage under a per-key lock into a staging directory that is committed atomically
+ * (and then uploaded to the remote, unless uploads are off). A failing node fails only the nodes below
  * it; interruption (Ctrl-C) discards staging directories and releases locks, so nothing half-written is cached.
  * A cache operation that fails (a StoreError) fails the node with a one-line message, like a stage's own failure.
  */
@@ -10,7 +11,9 @@ import { appendFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Cause, Deferred, Effect, Exit, Layer, Option } from "effect";
 import { Store, type StoreError } from "../cache/service.ts";
+import type { FetchResult } from "../cache/remote/transfer.ts";
 import type { Manifest } from "../cache/store.ts";
+import { formatBytes } from "./commands/plan-view.ts";
 import type { Dag, DagNode } from "./graph.ts";
 import { deriveKey, explainMiss, refDigest } from "./plan.ts";
 import { StageError, StageIO } from "./stage.ts";
@@ -116,6 +119,7 @@ export const executeDag = <C, R>(
             ...(reason === undefined ? {} : { reason }),
           });
           const lookup = store.lookup(key).pipe(Effect.mapError(asStageError("cannot read the cache")));
+          const note = (message: string) => emit({ type: "log", id: node.id, message });
 
           const work = Effect.scoped(
             Effect.gen(function* () {
@@ -125,6 +129,16 @@ export const executeDag = <C, R>(
               if (!forced) {
                 const again = yield* lookup;
                 if (again.status === "hit") return cachedResult(again.manifest, again.dir, "made by another run");
+                const fetched = yield* store.fetch(key, note).pipe(
+                  Effect.catchAll((e) =>
+                    Effect.succeed<FetchResult>({ status: "miss", reason: `remote fetch failed: ${e.message}` }),
+                  ),
+                );
+                if (fetched.status === "hit") {
+                  const what = `${fetched.blobs} blob(s), ${formatBytes(fetched.bytes)} fetched`;
+                  return cachedResult(fetched.manifest, store.artifactDir(key), `remote hit: ${what}`);
+                }
+                if (fetched.status === "miss" && fetched.reason !== undefined) note(fetched.reason);
               }
               const runStarted = Date.now(); // after the queue and the lock: the node's own time
               const reason = forced
@@ -178,13 +192,20 @@ export const executeDag = <C, R>(
                 );
               });
               const manifest = yield* commit.pipe(Effect.mapError(asStageError("cannot commit the artifact")));
+              const uploaded = yield* store.upload(manifest, { onProgress: note }).pipe(
+                Effect.catchAll((e) => Effect.sync(() => note(`not uploaded to the remote: ${e.message}`))),
+              );
+              if (uploaded !== undefined) {
+                const sent = `${uploaded.uploaded} blob(s), ${formatBytes(uploaded.bytes)}`;
+                note(`uploaded to the remote: ${sent}; ${uploaded.present} already there`);
+              }
               return {
                 id: node.id,
                 stage: node.stage.name,
                 status: "ran",
                 key,
                 manifest,
-                dir: store.objectDir(key),
+                dir: store.artifactDir(key),
                 durationMs: Date.now() - runStarted,
                 reason,
               } satisfies NodeResult;

@@ -4,12 +4,12 @@
  */
 import { readFileSync } from "node:fs";
 import { Effect } from "effect";
-import { openStore, Store, type StoreService } from "../../cache/service.ts";
+import { openStore, Store, type RemoteSettings, type StoreService } from "../../cache/service.ts";
 import { loadConfig } from "../config.ts";
 import type { PipelineDefinition } from "../definition.ts";
 import { buildDag, type Dag } from "../graph.ts";
-import { parseCommandArgs, type FlagSpecs, type ParsedArgs } from "./args.ts";
-import { attempt, fileSystemError, type UserError } from "./errors.ts";
+import { parseCommandArgs, type Flags, type FlagSpecs, type ParsedArgs, type REMOTE_FLAGS } from "./args.ts";
+import { attempt, fileSystemError, UsageError, type UserError } from "./errors.ts";
 import { commandHelpText, helpText } from "./help.ts";
 
 export interface Output {
@@ -42,6 +42,8 @@ export interface Command {
 export const defineCommand = <S extends FlagSpecs>(command: {
   readonly name: string;
   readonly flags: S;
+  /** The command uses a remote cache: its flags include REMOTE_FLAGS, and the store comes with the remote. */
+  readonly remote?: true;
   readonly run: <C, R>(ctx: CommandContext<C, R, S>) => Effect.Effect<number, UserError, Store>;
 }): Command => ({
   name: command.name,
@@ -54,21 +56,58 @@ export const defineCommand = <S extends FlagSpecs>(command: {
         return 0;
       }
       const cacheDir = args.common["cache-dir"] ?? process.env.PIPELINE_CACHE_DIR ?? "./cache";
+      const remote =
+        command.remote === true
+          ? yield* remoteSettings(args.flags as unknown as Flags<typeof REMOTE_FLAGS>, output)
+          : undefined;
       const ctx = { ...args, ...output, definition, tool: { name: definition.name, version: toolVersion() } };
-      return yield* command.run(ctx).pipe(Effect.provideServiceEffect(Store, openCache(cacheDir)));
+      return yield* command.run(ctx).pipe(Effect.provideServiceEffect(Store, openCache(cacheDir, remote, output)));
     }),
 });
 
-/** The store at --cache-dir; a folder that cannot be written is reported in one line with what to do. */
-const openCache = (cacheDir: string): Effect.Effect<StoreService, UserError> =>
-  Effect.catchTag(openStore(cacheDir), "StoreError", (e) =>
-    Effect.fail(
-      fileSystemError(e.cause, {
-        what: "the cache",
-        dir: cacheDir,
-        flag: "--cache-dir",
-        recovery: "nothing half-written was cached",
-      }) ?? e,
+/** The remote cache of --remote (else env PIPELINE_REMOTE) and --remote-upload; undefined when none is named. */
+export const remoteSettings = (
+  flags: Flags<typeof REMOTE_FLAGS>,
+  output: Output,
+): Effect.Effect<RemoteSettings | undefined, UsageError> => {
+  const url = flags.remote ?? process.env.PIPELINE_REMOTE;
+  const upload = flags["remote-upload"];
+  if (upload !== undefined && upload !== "true" && upload !== "false") {
+    return Effect.fail(new UsageError({ message: `--remote-upload expects true or false, got "${upload}"` }));
+  }
+  if (url === undefined || url === "") return Effect.succeed(undefined);
+  return Effect.succeed({ url, upload: upload !== "false", warn: (line) => output.err.write(`${line}\n`) });
+};
+
+/**
+ * The store at --cache-dir (with the remote cache, when one is named); a folder that cannot be written is reported in
+ * one line with what to do. A migration from the layout before the CAS split is reported on stderr.
+ */
+const openCache = (
+  cacheDir: string,
+  remote: RemoteSettings | undefined,
+  output: Output,
+): Effect.Effect<StoreService, UserError> =>
+  openStore(cacheDir, {}, remote).pipe(
+    Effect.tap((store) =>
+      Effect.sync(() => {
+        const m = store.migration;
+        if (m === undefined) return;
+        const quarantined = m.quarantined.map((q) => `; quarantined ${q.entry}: ${q.reason}`).join("");
+        output.err.write(
+          `migrated the cache at ${cacheDir} to the content-addressed layout: ${m.migrated} entries${quarantined}\n`,
+        );
+      }),
+    ),
+    Effect.catchTag("StoreError", (e) =>
+      Effect.fail(
+        fileSystemError(e.cause, {
+          what: "the cache",
+          dir: cacheDir,
+          flag: "--cache-dir",
+          recovery: "nothing half-written was cached",
+        }) ?? e,
+      ),
     ),
   );
 

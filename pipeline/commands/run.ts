@@ -8,7 +8,7 @@ import { executeDag, type NodeResult } from "../executor.ts";
 import { planCounts, planDag, type PlanEntry } from "../plan.ts";
 import { finishLine, makeReporter } from "../progress.ts";
 import { errorMessage } from "../stage.ts";
-import { positiveInt } from "./args.ts";
+import { positiveInt, REMOTE_FLAGS } from "./args.ts";
 import { dagFromFlags, defineCommand, type Output } from "./context.ts";
 import { fileSystemError, UsageError } from "./errors.ts";
 import { planEntryJson, planLines } from "./plan-view.ts";
@@ -21,7 +21,9 @@ export const run = defineCommand({
     force: { type: "string", multiple: true },
     jobs: { type: "string", short: "j" },
     gpus: { type: "string" },
+    ...REMOTE_FLAGS,
   },
+  remote: true,
   run: (ctx) =>
     Effect.gen(function* () {
       const store = yield* Store;
@@ -38,15 +40,16 @@ export const run = defineCommand({
       const dryRun = ctx.flags["dry-run"];
       const t0 = performance.now();
       const dag = yield* dagFromFlags(ctx, target);
-      const plan = yield* planDag(dag, { force });
+      const plan = yield* planDag(dag, { force, remote: true });
       const counts = planCounts(plan);
       const planMs = performance.now() - t0;
       const { json } = ctx.common;
+      const remote = store.remote === undefined ? "" : `${counts.remote} in the remote, `;
       ctx.err.write(
-        `plan ${target}: ${dag.order.length} nodes, ${counts.cached} cached, ${counts.run} to run, ` +
+        `plan ${target}: ${dag.order.length} nodes, ${counts.cached} cached, ${remote}${counts.run} to run, ` +
           `${counts.pending} pending (${planMs.toFixed(0)} ms)\n`,
       );
-      if (counts.run + counts.pending > 0 || dryRun) {
+      if (counts.run + counts.pending + counts.remote > 0 || dryRun) {
         const shown = planLines(dag, plan).filter(
           (_, i) => dryRun || plan.entries.get(dag.order[i]!)!.status !== "cached",
         );
@@ -61,7 +64,7 @@ export const run = defineCommand({
         }
         return 0;
       }
-      if (counts.run + counts.pending === 0 && force.size === 0 && ctx.flags.out === undefined) {
+      if (counts.run + counts.pending + counts.remote === 0 && force.size === 0 && ctx.flags.out === undefined) {
         // Nothing to do: the plan already looked every node up, so report it without a second pass.
         const results: NodeResult[] = dag.order.map((id) => {
           const e = plan.entries.get(id)! as Extract<PlanEntry, { status: "cached" }>;
@@ -72,7 +75,7 @@ export const run = defineCommand({
             status: "cached",
             key: e.key,
             manifest: e.manifest,
-            dir: store.objectDir(e.key),
+            dir: store.artifactDir(e.key),
             durationMs: 0,
           };
         });
