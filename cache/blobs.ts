@@ -27,25 +27,27 @@ export const quarantineBlob = async (paths: StorePaths, sha256: string): Promise
  * Publishes `file` (complete and fsync'd, whose bytes hash to `sha256`) as that blob, made read-only so that a reader
  * cannot change what other entries share. Creation is a hard link that fails when the blob exists, so a published
  * blob is never replaced: an existing one is kept once its bytes are hashed and match (so that whoever publishes may
- * vouch for it in a stat memo), a wrong one is quarantined first. `file` stays where it is (`file` may be the blob
- * itself); its directory is the caller's to remove.
+ * vouch for it in a stat memo), a wrong one is quarantined first. `file` is moved, not copied: its name is removed
+ * afterwards (unless it is the blob itself), so the blob's ctime, which the stat memo records, is final on return.
  */
 export const publishBlob = async (layout: StoreLayout, file: string, sha256: string, bytes: number): Promise<void> => {
   const target = blobPath(layout.paths, sha256);
+  if (file === target) return; // a blob already in place, verified by the caller
   await fs.chmod(file, 0o444);
   await makeDirs(path.dirname(target));
   for (let attempt = 1; ; attempt++) {
     try {
       await fs.link(file, target);
+      await fsyncDir(path.dirname(target));
       break;
     } catch (error) {
       if (errnoCode(error) !== "EEXIST" || attempt >= 3) throw error;
     }
     const existing = await ifExists(() => fs.lstat(target));
-    if (existing?.isFile() === true && existing.size === bytes && (await layout.hashFile(target)) === sha256) return;
+    if (existing?.isFile() === true && existing.size === bytes && (await layout.hashFile(target)) === sha256) break;
     await quarantineBlob(layout.paths, sha256);
   }
-  await fsyncDir(path.dirname(target));
+  await fs.rm(file, { force: true });
 };
 
 /** The symlink target of an artifact file in views/<key>/: relative, so that the cache can be moved as a whole. */

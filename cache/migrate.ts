@@ -1,8 +1,9 @@
 /**
  * The one-time migration of a store in the layout before the CAS split (objects/<key>/manifest.json beside the
- * artifact files) into the action cache and the CAS. Each object is verified (every file hashed), its files linked
- * into cas/ and its entry written last, then the object directory removed: a step that a crash interrupts is redone
- * by the next open(), so the migration can be rerun at any point. A corrupt object is moved to quarantine/.
+ * artifact files) into the action cache and the CAS. Each object is verified (every file hashed), its files moved
+ * into cas/ (hard link, then unlink) and its entry written last, then the object directory removed: a step that a
+ * crash interrupts is redone by the next open() (a file already moved is found in cas/), so the migration can be
+ * rerun at any point. A corrupt object is moved to quarantine/.
  *
  * A process of the previous version still working on the cache would read objects/ while this moves it away, so the
  * migration refuses to start while any key's lock is held by a live process.
@@ -12,7 +13,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { ifExists } from "./fsutil.ts";
 import { deleteViaTmp } from "./gc.ts";
-import { legacyObjectsDir, lockPath, type StoreLayout } from "./layout.ts";
+import { blobPath, legacyObjectsDir, lockPath, type StoreLayout } from "./layout.ts";
 import { tryAcquireLock } from "./lock.ts";
 import { isKey, parseManifest, type Manifest } from "./manifest.ts";
 
@@ -55,7 +56,9 @@ const checkObject = async (
   if (parsed.manifest.key !== key) return { problem: `manifest.json names key ${parsed.manifest.key}` };
   const files: Record<string, string> = {};
   for (const [name, a] of Object.entries(parsed.manifest.artifacts)) {
-    const file = path.join(dir, a.file);
+    // A migration cut short may already have moved this file into the CAS.
+    const moved = blobPath(layout.paths, a.sha256);
+    const file = (await ifExists(() => fs.lstat(path.join(dir, a.file)))) === undefined ? moved : path.join(dir, a.file);
     const stats = await ifExists(() => fs.lstat(file));
     if (stats?.isFile() !== true || stats.size !== a.bytes) return { problem: `artifact '${name}' is missing or cut` };
     if ((await layout.hashFile(file)) !== a.sha256) return { problem: `artifact '${name}': sha256 differs` };

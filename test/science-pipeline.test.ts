@@ -68,7 +68,7 @@ describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, ()
     const { manifests } = await store.list();
     const byId = (id: string) => manifests.find((m) => m.nodeId === id)!;
     const table = (id: string, artifact: string) =>
-      readParquet(join(store.objectDir(byId(id).key), byId(id).artifacts[artifact]!.file));
+      readParquet(join(store.artifactDir(byId(id).key), byId(id).artifacts[artifact]!.file));
 
     expect((byId("train[mnist,L=2,seed=0]").runtime.backend as { name: string }).name).toBe("tensorflow");
     const probe = await table("probe[mnist,L=2,seed=0]", "perturbations");
