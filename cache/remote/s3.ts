@@ -37,7 +37,8 @@ const classify = (url: string, bucket: string, error: unknown): "missing" | Remo
   if (name === "NoSuchBucket") return say(`the bucket ${bucket} does not exist`, "configuration");
   if (name === "NotFound" || name === "NoSuchKey" || status === 404) return "missing";
   if (status === 403 || ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"].includes(name)) {
-    return say(`the server refused the credentials (${name}); check the AWS credentials in use`, "configuration");
+    const why = name === "Unknown" ? `HTTP ${status}` : name; // a HEAD's error has no body to name it
+    return say(`the server refused the credentials (${why}); check the AWS credentials in use`, "configuration");
   }
   if (name === "CredentialsProviderError") {
     return say("no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE", "configuration");
@@ -47,10 +48,14 @@ const classify = (url: string, bucket: string, error: unknown): "missing" | Remo
   }
   const code = e.code ?? (e as { cause?: { code?: string } }).cause?.code;
   const why = code !== undefined && NETWORK_CODES.has(code) ? `cannot reach the server (${code})` : name;
-  return say(redact(`${why}${e.message && e.message !== name ? `: ${e.message}` : ""}`), "transient");
+  const detail = (e.message ?? "").split("\n")[0]!.trim(); // SDK messages may add lines of advice for developers
+  return say(redact(`${why}${detail !== "" && detail !== name ? `: ${detail}` : ""}`), "transient");
 };
 
 export const s3Remote = (url: string, location: S3Location): Remote => {
+  // The SDK warns on every start that its releases after early 2027 need Node 22; the version in package.json is
+  // pinned to one that supports Node 20, so the warning says nothing to this tool's users.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const endpoint = location.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
   const region =
     location.region ??
