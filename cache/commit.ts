@@ -80,11 +80,7 @@ const checkStagingContents = async (
 };
 
 /** fsyncs, stats and hashes one staged file: its entry in the manifest. */
-const entryOf = async (
-  layout: StoreLayout,
-  file: string,
-  spec: ArtifactSpec,
-): Promise<ArtifactEntry> => {
+const entryOf = async (layout: StoreLayout, file: string, spec: ArtifactSpec): Promise<ArtifactEntry> => {
   const handle = await fs.open(file, "r");
   let stats: BigIntStats;
   try {

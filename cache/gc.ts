@@ -169,7 +169,8 @@ export const gc = async (layout: StoreLayout, keep: ReadonlySet<string>, dryRun:
       await remove(path.join("verified", entry));
   }
   for (const entry of await sortedEntries(paths.views)) {
-    if (!entryKeys.has(entry) && !removedPaths.includes(path.join("views", entry))) await remove(path.join("views", entry));
+    if (!entryKeys.has(entry) && !removedPaths.includes(path.join("views", entry)))
+      await remove(path.join("views", entry));
   }
   await sweepBlobs(layout, await liveBlobs(layout, entryKeys), remove);
   const stages = (await fs.readdir(paths.refs, { withFileTypes: true }))

@@ -58,7 +58,8 @@ const checkObject = async (
   for (const [name, a] of Object.entries(parsed.manifest.artifacts)) {
     // A migration cut short may already have moved this file into the CAS.
     const moved = blobPath(layout.paths, a.sha256);
-    const file = (await ifExists(() => fs.lstat(path.join(dir, a.file)))) === undefined ? moved : path.join(dir, a.file);
+    const file =
+      (await ifExists(() => fs.lstat(path.join(dir, a.file)))) === undefined ? moved : path.join(dir, a.file);
     const stats = await ifExists(() => fs.lstat(file));
     if (stats?.isFile() !== true || stats.size !== a.bytes) return { problem: `artifact '${name}' is missing or cut` };
     if ((await layout.hashFile(file)) !== a.sha256) return { problem: `artifact '${name}': sha256 differs` };

@@ -101,7 +101,9 @@ export const storeService = (store: ArtifactStore, remote?: RemoteCache): StoreS
     artifactDir: (key) => store.artifactDir(key),
     migration: store.migration,
     get remote() {
-      return remote === undefined ? undefined : { url: remote.url, available: remote.available, uploads: remote.uploads };
+      return remote === undefined
+        ? undefined
+        : { url: remote.url, available: remote.available, uploads: remote.uploads };
     },
     remoteEntry: (key) => (remote === undefined ? Effect.succeed(undefined) : attempt(() => remote.entry(key))),
     fetch: (key, onProgress) =>
@@ -160,7 +162,9 @@ export const openStore = (
     );
     if (remote === undefined) return storeService(store);
     const cache = yield* attempt(() =>
-      RemoteCache.open(openRemote(remote.url), store, { upload: remote.upload, warn: remote.warn }),
+      openRemote(remote.url).then((opened) =>
+        RemoteCache.open(opened, store, { upload: remote.upload, warn: remote.warn }),
+      ),
     );
     return storeService(store, cache);
   });

@@ -17,8 +17,8 @@
  *
  * Crash safety (kill -9 at any instant): artifact files are written and fsync'd inside a staging dir under tmp/, then
  * hard-linked into cas/ (a blob exists complete or not at all), and the entry is written last, fsync'd under tmp/ and
- * linked into ac/. A crash leaves at worst blobs that no entry names, which gc() sweeps. Anything left in tmp/ by a dead
- * process is ignored, and removed by a later open() or gc(). Views, refs and stat memos are rebuilt or replaced
+ * linked into ac/. A crash leaves at worst blobs that no entry names, which gc() sweeps. Anything left in tmp/ by a
+ * dead process is ignored, and removed by a later open() or gc(). Views, refs and stat memos are rebuilt or replaced
  * atomically; losing one only costs a rebuild, a missing "why rerun" hint or one re-hash.
  *
  * Concurrency: commits of the same key race safely (the first entry wins, the loser's is dropped; equal blobs are
@@ -192,8 +192,8 @@ export class ArtifactStore {
   }
 
   /**
-   * Publishes a staging dir as the entry of info.key and its blobs (see commit.ts). `refDigest` names the ref (a digest of the node id):
-   * the last key committed for it explains later misses.
+   * Publishes a staging dir as the entry of info.key and its blobs (see commit.ts). `refDigest` names the ref (a digest
+   * of the node id): the last key committed for it explains later misses.
    */
   async commit(
     staging: Staging,

@@ -65,8 +65,7 @@ export const writeMemo = async (layout: StoreLayout, memo: StatMemo): Promise<vo
 
 /** What the stat of one artifact file says: a problem, or its stamp and whether its bytes must be hashed. */
 type StatVerdict =
-  | { readonly problem: string; readonly missing: boolean }
-  | { readonly stamp: StatStamp; readonly mustHash: boolean };
+  { readonly problem: string; readonly missing: boolean } | { readonly stamp: StatStamp; readonly mustHash: boolean };
 
 const judgeStat = (
   name: string,

@@ -129,11 +129,13 @@ export const executeDag = <C, R>(
               if (!forced) {
                 const again = yield* lookup;
                 if (again.status === "hit") return cachedResult(again.manifest, again.dir, "made by another run");
-                const fetched = yield* store.fetch(key, note).pipe(
-                  Effect.catchAll((e) =>
-                    Effect.succeed<FetchResult>({ status: "miss", reason: `remote fetch failed: ${e.message}` }),
-                  ),
-                );
+                const fetched = yield* store
+                  .fetch(key, note)
+                  .pipe(
+                    Effect.catchAll((e) =>
+                      Effect.succeed<FetchResult>({ status: "miss", reason: `remote fetch failed: ${e.message}` }),
+                    ),
+                  );
                 if (fetched.status === "hit") {
                   const what = `${fetched.blobs} blob(s), ${formatBytes(fetched.bytes)} fetched`;
                   return cachedResult(fetched.manifest, store.artifactDir(key), `remote hit: ${what}`);
@@ -192,9 +194,9 @@ export const executeDag = <C, R>(
                 );
               });
               const manifest = yield* commit.pipe(Effect.mapError(asStageError("cannot commit the artifact")));
-              const uploaded = yield* store.upload(manifest, { onProgress: note }).pipe(
-                Effect.catchAll((e) => Effect.sync(() => note(`not uploaded to the remote: ${e.message}`))),
-              );
+              const uploaded = yield* store
+                .upload(manifest, { onProgress: note })
+                .pipe(Effect.catchAll((e) => Effect.sync(() => note(`not uploaded to the remote: ${e.message}`))));
               if (uploaded !== undefined) {
                 const sent = `${uploaded.uploaded} blob(s), ${formatBytes(uploaded.bytes)}`;
                 note(`uploaded to the remote: ${sent}; ${uploaded.present} already there`);

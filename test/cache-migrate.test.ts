@@ -79,7 +79,9 @@ describe("migration from objects/<key>/", () => {
       }
     }
     expect(await store.lookup(corrupt.key)).toEqual({ status: "miss" });
-    const blobs = (await fs.readdir(store.paths.cas, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+    const blobs = (await fs.readdir(store.paths.cas, { recursive: true, withFileTypes: true })).filter((e) =>
+      e.isFile(),
+    );
     expect(blobs.map((b) => b.name).sort()).toEqual([sha256(shared), sha256("{}"), sha256("two")].sort());
     expect((await ArtifactStore.open(root)).migration).toBeUndefined(); // once only
   });

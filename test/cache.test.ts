@@ -325,7 +325,9 @@ describe("corruption", () => {
     const shared = randomBytes(5_000);
     await commitFiles(store, randomKey(), { "x.bin": shared, "own.txt": "one" });
     await commitFiles(store, randomKey(), { "y.bin": shared, "own.txt": "two" }, "stage-b");
-    const blobs = (await fs.readdir(store.paths.cas, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+    const blobs = (await fs.readdir(store.paths.cas, { recursive: true, withFileTypes: true })).filter((e) =>
+      e.isFile(),
+    );
     expect(blobs.map((b) => b.name).sort()).toEqual([sha256(shared), sha256("one"), sha256("two")].sort());
   });
 

@@ -51,7 +51,13 @@ const cli = async <C, R>(definition: PipelineDefinition<C, R>, args: string[]) =
 /** Files below `dir`, relative to it, sorted. */
 const filesBelow = (dir: string): string[] =>
   existsSync(dir)
-    ? (readdirSync(dir, { recursive: true, withFileTypes: true }) as Array<{ isFile(): boolean; parentPath: string; name: string }>)
+    ? (
+        readdirSync(dir, { recursive: true, withFileTypes: true }) as Array<{
+          isFile(): boolean;
+          parentPath: string;
+          name: string;
+        }>
+      )
         .filter((e) => e.isFile())
         .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
         .sort()
@@ -133,7 +139,8 @@ describe.skipIf(!haveData)(`the CI replay configuration through the S3 remote (n
     expect(b.code, b.err).toBe(0);
     const nodes = (JSON.parse(b.out) as { nodes: NodeJson[] }).nodes;
     expect(nodes.map((n) => n.id).sort()).toEqual(Object.keys(lock.nodes).sort());
-    for (const n of nodes) expect([n.id, n.status, n.reason]).toEqual([n.id, "cached", expect.stringMatching(/^remote hit/)]);
+    for (const n of nodes)
+      expect([n.id, n.status, n.reason]).toEqual([n.id, "cached", expect.stringMatching(/^remote hit/)]);
     expect(b.err).not.toMatch(/^run /m); // nothing trained or computed
     expectLockBytes(nodes);
     expect(filesBelow(remoteDir())).toEqual(before); // read only
@@ -163,7 +170,7 @@ describe.skipIf(!haveData)(`the CI replay configuration through the S3 remote (n
     const flipped = readFileSync(blobFile(fits));
     flipped.writeUInt8(flipped.readUInt8(flipped.length >> 1) ^ 0xff, flipped.length >> 1);
     writeFileSync(join(work, "flipped"), flipped);
-    await openRemote(server.url("ci")).putBlob(fits, join(work, "flipped"), flipped.length);
+    await (await openRemote(server.url("ci"))).putBlob(fits, join(work, "flipped"), flipped.length);
     const client = new S3Client({ endpoint: server.endpoint, region: "us-east-1", forcePathStyle: true });
     const stopRuleKey = `ci/cas/sha256/${stopRule.slice(0, 2)}/${stopRule}`;
     await client.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: stopRuleKey }));
@@ -174,7 +181,9 @@ describe.skipIf(!haveData)(`the CI replay configuration through the S3 remote (n
     const nodes = (JSON.parse(c.out) as { nodes: NodeJson[] }).nodes;
     const ran = nodes.filter((n) => n.status === "ran").map((n) => n.id);
     expect(ran.sort(), c.err).toEqual(["fit[mnist]", "stop-rule[mnist,eps=0.1]"]);
-    expect(c.err).toMatch(/fit\[mnist\]: remote entry not used: its blob of artifact 'fits' on the remote does not match/);
+    expect(c.err).toMatch(
+      /fit\[mnist\]: remote entry not used: its blob of artifact 'fits' on the remote does not match/,
+    );
     expect(c.err).toMatch(/stop-rule\[mnist,eps=0\.1\]: remote entry not used: its blob of artifact '\w+' is missing/);
     expectLockBytes(nodes);
     // The recomputed nodes' uploads put the right bytes back, though the flipped blob's name was taken.
@@ -206,10 +215,21 @@ describe("remote cache failures on the fake pipeline", () => {
   it("configuration mistakes are one line and exit code 2: unknown scheme, missing bucket, refused credentials", async () => {
     const cacheDir = join(dir, "config-cache");
     const unknown = await fake("run", "all", "--cache-dir", cacheDir, "--remote", "ftp://host/cache");
-    expect([unknown.code, unknown.err]).toEqual([2, 'pipeline: --remote: unknown URL scheme "ftp" (expected s3:// or file://)\n']);
-    const bucket = await fake("status", "--cache-dir", cacheDir, "--remote", `s3://no-such-bucket/x?endpoint=${server.endpoint}`);
+    expect([unknown.code, unknown.err]).toEqual([
+      2,
+      'pipeline: --remote: unknown URL scheme "ftp" (expected s3:// or file://)\n',
+    ]);
+    const bucket = await fake(
+      "status",
+      "--cache-dir",
+      cacheDir,
+      "--remote",
+      `s3://no-such-bucket/x?endpoint=${server.endpoint}`,
+    );
     expect(bucket.code).toBe(2);
-    expect(bucket.err).toMatch(/^pipeline: remote s3:\/\/no-such-bucket\/.*: the bucket no-such-bucket does not exist\n$/);
+    expect(bucket.err).toMatch(
+      /^pipeline: remote s3:\/\/no-such-bucket\/.*: the bucket no-such-bucket does not exist\n$/,
+    );
     process.env.AWS_SECRET_ACCESS_KEY = "notTheRightSecret123";
     try {
       const creds = await fake("pull", "all", "--cache-dir", cacheDir, "--remote", server.url("x"));
@@ -219,7 +239,15 @@ describe("remote cache failures on the fake pipeline", () => {
     } finally {
       process.env.AWS_SECRET_ACCESS_KEY = SECRET_ACCESS_KEY;
     }
-    const flag = await fake("run", "all", "--cache-dir", cacheDir, "--remote", server.url("x"), "--remote-upload=maybe");
+    const flag = await fake(
+      "run",
+      "all",
+      "--cache-dir",
+      cacheDir,
+      "--remote",
+      server.url("x"),
+      "--remote-upload=maybe",
+    );
     expect([flag.code, flag.err]).toEqual([2, 'pipeline: --remote-upload expects true or false, got "maybe"\n']);
   });
 
@@ -283,7 +311,7 @@ describe("remote cache failures on the fake pipeline", () => {
       { refDigest: "d" },
     );
     const warnings: string[] = [];
-    const remote = await RemoteCache.open(openRemote(killed.url("cut")), store, {
+    const remote = await RemoteCache.open(await openRemote(killed.url("cut")), store, {
       upload: true,
       warn: (line) => warnings.push(line),
       tries: 2,

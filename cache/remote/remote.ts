@@ -7,7 +7,6 @@
  * (a blob's name is its hash, an entry's its key), so nothing depends on conditional puts.
  */
 import { fileRemote } from "./file.ts";
-import { s3Remote } from "./s3.ts";
 
 /** Bytes moved so far of one blob transfer (for big blobs' progress). */
 export type OnBytes = (done: number, total: number) => void;
@@ -61,14 +60,18 @@ export const redact = (text: string): string => {
 
 /**
  * The remote a `--remote` URL names: `s3://bucket/prefix` (optionally `?endpoint=URL&region=R` for S3-compatible
- * servers) or `file:///path`. Throws a configuration RemoteError for anything else, or for a URL carrying credentials.
+ * servers) or `file:///path`. Fails with a configuration RemoteError for anything else, or for a URL carrying
+ * credentials. The AWS SDK is loaded only for an s3:// URL (it is large: the CLI bundle keeps it in a lazy chunk).
  */
-export const openRemote = (raw: string): Remote => {
+export const openRemote = async (raw: string): Promise<Remote> => {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new RemoteError(`--remote: "${raw}" is not a URL (expected s3://bucket/prefix or file:///path)`, "configuration");
+    throw new RemoteError(
+      `--remote: "${raw}" is not a URL (expected s3://bucket/prefix or file:///path)`,
+      "configuration",
+    );
   }
   if (url.username !== "" || url.password !== "") {
     throw new RemoteError(
@@ -80,6 +83,7 @@ export const openRemote = (raw: string): Remote => {
   if (url.protocol === "file:") return fileRemote(shown, decodeURIComponent(url.pathname));
   if (url.protocol === "s3:") {
     if (url.hostname === "") throw new RemoteError(`--remote: ${shown} names no bucket`, "configuration");
+    const { s3Remote } = await import("./s3.ts");
     return s3Remote(shown, {
       bucket: url.hostname,
       prefix: decodeURIComponent(url.pathname).replace(/^\/+|\/+$/g, ""),

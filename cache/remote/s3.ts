@@ -8,13 +8,7 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import {
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { countingStream } from "./file.ts";
 import { blobName, entryName, redact, RemoteError, type Remote } from "./remote.ts";
 
@@ -41,7 +35,10 @@ const classify = (url: string, bucket: string, error: unknown): "missing" | Remo
     return say(`the server refused the credentials (${why}); check the AWS credentials in use`, "configuration");
   }
   if (name === "CredentialsProviderError") {
-    return say("no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE", "configuration");
+    return say(
+      "no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
+      "configuration",
+    );
   }
   if (/region is missing/i.test(e.message ?? "")) {
     return say("no AWS region; set AWS_REGION or add ?region=R to the URL", "configuration");

@@ -53,8 +53,9 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   },
   status: {
     synopsis: "status [TARGET]",
-    summary: "list what is cached and what is stale, and why, for TARGET (default all); with --remote: local, "
-      + "remote-only or missing",
+    summary:
+      "list what is cached and what is stale, and why, for TARGET (default all); with --remote: local, " +
+      "remote-only or missing",
     options: [...REMOTE_OPTIONS],
     examples: ({ preset }) => [`status${preset}`, "status all --json", "status all --remote file:///mnt/shared/cache"],
   },
@@ -104,7 +105,8 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       ["-j, --jobs N", "nodes computed at once (default 2)"],
       ["--gpus N", "nodes that may use a GPU at once (default 1)"],
       ...REMOTE_OPTIONS.map(([form, what]) =>
-        form === "--remote URL" ? ([form, `fetch from this remote cache instead of recomputing; ${what}`] as const)
+        form === "--remote URL"
+          ? ([form, `fetch from this remote cache instead of recomputing; ${what}`] as const)
           : ([form, "ignored: replay never uploads"] as const),
       ),
     ],

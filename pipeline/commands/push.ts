@@ -40,7 +40,9 @@ export const push = defineCommand({
         pushed++;
         blobs += sent.uploaded;
         bytes += sent.bytes;
-        ctx.err.write(`pushed   ${id}: ${sent.uploaded} blob(s), ${formatBytes(sent.bytes)}; ${sent.present} already there\n`);
+        ctx.err.write(
+          `pushed   ${id}: ${sent.uploaded} blob(s), ${formatBytes(sent.bytes)}; ${sent.present} already there\n`,
+        );
       }
       const seconds = ((performance.now() - started) / 1000).toFixed(2);
       ctx.err.write(
