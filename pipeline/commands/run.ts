@@ -1,5 +1,5 @@
 /** `pipeline run TARGET`: computes TARGET, reusing cached artifacts. */
-import { copyFile } from "node:fs/promises";
+import { chmod, copyFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Effect } from "effect";
 import { makeDirs } from "../../cache/fsutil.ts";
@@ -163,7 +163,11 @@ const copyTargets = (targets: ReadonlyArray<string>, results: ReadonlyArray<Node
         const dest = targets.length === 1 ? outDir : join(outDir, id.replace(/[^\w.=,-]+/g, "_"));
         await makeDirs(dest);
         for (const a of Object.values(r.manifest.artifacts)) {
-          await copyFile(join(r.dir, a.file), join(dest, a.file));
+          // Cached blobs are read-only and copyFile copies the mode: the copies are the user's to change.
+          const copy = join(dest, a.file);
+          await rm(copy, { force: true });
+          await copyFile(join(r.dir, a.file), copy);
+          await chmod(copy, 0o644);
           copied++;
         }
       }
