@@ -239,6 +239,17 @@ describe("remote cache failures on the fake pipeline", () => {
     } finally {
       process.env.AWS_SECRET_ACCESS_KEY = SECRET_ACCESS_KEY;
     }
+    const host = await fake("status", "--cache-dir", cacheDir, "--remote", "file://host/cache");
+    expect([host.code, host.err]).toEqual([
+      2,
+      "pipeline: --remote: file://host/cache names a host; write file:///absolute/path\n",
+    ]);
+    const nowhere = join(dir, "nowhere");
+    const folder = await fake("status", "--cache-dir", cacheDir, "--remote", `file://${nowhere}`);
+    expect([folder.code, folder.err]).toEqual([
+      2,
+      `pipeline: remote file://${nowhere}: the folder ${nowhere} does not exist\n`,
+    ]);
     const flag = await fake(
       "run",
       "all",
@@ -269,6 +280,13 @@ describe("remote cache failures on the fake pipeline", () => {
     expect(pulled.err).toMatch(/summary: 4 fetched .*, 0 already local, 0 failed, 1 missing/);
     const after = await fake("status", "--cache-dir", second, "--remote", url);
     expect(after.out).toMatch(/^all: 4 local, 0 remote-only, 1 missing, 0 pending/);
+
+    // The same through a shared folder.
+    const folder = `file://${join(dir, "shared")}`;
+    await fs.mkdir(join(dir, "shared"));
+    expect((await fake("push", "all", "--cache-dir", first, "--remote", folder)).code).toBe(0);
+    const fromFolder = await fake("pull", "all", "--cache-dir", join(dir, "from-folder"), "--remote", folder);
+    expect(fromFolder.err).toMatch(/summary: 5 fetched .*, 0 already local, 0 failed, 0 missing/);
 
     // A poisoned entry for source[a]'s key: valid JSON, but not a manifest. It is rejected in one line, never used.
     const store = await ArtifactStore.open(second);

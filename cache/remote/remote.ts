@@ -80,7 +80,12 @@ export const openRemote = async (raw: string): Promise<Remote> => {
     );
   }
   const shown = url.toString();
-  if (url.protocol === "file:") return fileRemote(shown, decodeURIComponent(url.pathname));
+  if (url.protocol === "file:") {
+    if (url.hostname !== "") {
+      throw new RemoteError(`--remote: ${shown} names a host; write file:///absolute/path`, "configuration");
+    }
+    return fileRemote(shown, decodeURIComponent(url.pathname));
+  }
   if (url.protocol === "s3:") {
     if (url.hostname === "") throw new RemoteError(`--remote: ${shown} names no bucket`, "configuration");
     const { s3Remote } = await import("./s3.ts");
