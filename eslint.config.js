@@ -10,7 +10,7 @@ import tseslint from "typescript-eslint";
 export default defineConfig(
   {
     // Build output, runtime data (./cache's subfolders, as in .gitignore), benchmark results, generated reports.
-    ignores: ["dist/", "cache/*/", "out/", "data/", "benchmarks/.venv/", "benchmarks/results/", "docs/"],
+    ignores: ["dist/", "cache/*/", "!cache/remote/", "out/", "data/", "benchmarks/.venv/", "benchmarks/results/", "docs/"],
   },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,

@@ -1,12 +1,14 @@
 /**
- * Publishing a node's outputs: a private staging directory under tmp/, filled by the producer, then committed as
- * objects/<key> in one atomic rename after every file, the manifest and the directory were fsync'd.
+ * Publishing a node's outputs: a private staging directory under tmp/, filled by the producer, then committed: every
+ * file fsync'd and hashed, linked into cas/ as a blob, and the action-cache entry ac/<key>.json written last, so that
+ * an entry never names a blob that is not there (kill -9 at any instant leaves, at worst, blobs no entry names yet).
  */
 import type { BigIntStats } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { ensureView, publishBlob } from "./blobs.ts";
 import { fsyncDir, errnoCode, ifExists, tempName } from "./fsutil.ts";
-import { objectDir, type StoreLayout } from "./layout.ts";
+import { blobPath, entryPath, type StoreLayout } from "./layout.ts";
 import {
   artifactFileProblem,
   assertKey,
@@ -33,7 +35,7 @@ export interface ArtifactSpec {
   readonly schema?: unknown;
 }
 
-/** Finds a valid object (quarantining a corrupt one): commit's way to see who won a race for the same key. */
+/** Finds a valid entry (quarantining a corrupt one): commit's way to see who won a race for the same key. */
 export type FindValid = (key: string) => Promise<Manifest | undefined>;
 
 export const stage = async (layout: StoreLayout, nodeId: string): Promise<Staging> => {
@@ -77,12 +79,8 @@ const checkStagingContents = async (
     throw new Error(`${staging.nodeId} left undeclared files in its staging dir: ${undeclared.join(", ")}`);
 };
 
-/** fsyncs, stats and hashes one staged file. */
-const entryOf = async (
-  layout: StoreLayout,
-  file: string,
-  spec: ArtifactSpec,
-): Promise<{ entry: ArtifactEntry; stamp: StatStamp }> => {
+/** fsyncs, stats and hashes one staged file: its entry in the manifest. */
+const entryOf = async (layout: StoreLayout, file: string, spec: ArtifactSpec): Promise<ArtifactEntry> => {
   const handle = await fs.open(file, "r");
   let stats: BigIntStats;
   try {
@@ -92,7 +90,7 @@ const entryOf = async (
     await handle.close();
   }
   const sha256 = await layout.hashFile(file);
-  const entry: ArtifactEntry = {
+  return {
     file: spec.file,
     bytes: Number(stats.size),
     sha256,
@@ -100,39 +98,81 @@ const entryOf = async (
     ...(spec.rows === undefined ? {} : { rows: spec.rows }),
     ...(spec.schema === undefined ? {} : { schema: spec.schema }),
   };
-  return { entry, stamp: stampOf(sha256, stats) };
 };
 
-/** Renames the staging dir to objects/<key>; if a valid object is already there, keeps that one instead. */
-const publish = async (
+/**
+ * Writes ac/<key>.json (fsync'd under tmp/, then hard-linked into place: created only if absent, never replaced).
+ * If a valid entry is already there (another process won the race), keeps that one instead; an invalid one is
+ * quarantined by `findValid`, freeing the name.
+ */
+export const publishEntry = async (
   layout: StoreLayout,
-  staging: Staging,
   manifest: Manifest,
   findValid: FindValid,
 ): Promise<{ manifest: Manifest; won: boolean }> => {
-  const target = objectDir(layout.paths, manifest.key);
-  for (let attempt = 1; ; attempt++) {
+  const target = entryPath(layout.paths, manifest.key);
+  const temp = path.join(layout.paths.tmp, tempName("entry"));
+  try {
+    const handle = await fs.open(temp, "wx");
     try {
-      await fs.rename(staging.dir, target);
-      await fsyncDir(layout.paths.objects);
-      return { manifest, won: true };
-    } catch (error) {
-      const code = errnoCode(error);
-      if ((code !== "ENOTEMPTY" && code !== "EEXIST" && code !== "ENOTDIR") || attempt >= 3) throw error;
+      await handle.writeFile(JSON.stringify(manifest, null, 2) + "\n");
+      await handle.sync();
+    } finally {
+      await handle.close();
     }
-    const existing = await findValid(manifest.key); // a corrupt one gets quarantined, freeing the name
-    if (existing !== undefined) {
-      await discard(layout, staging);
-      return { manifest: existing, won: false };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await fs.link(temp, target);
+        await fsyncDir(layout.paths.ac);
+        return { manifest, won: true };
+      } catch (error) {
+        if (errnoCode(error) !== "EEXIST" || attempt >= 3) throw error;
+      }
+      const existing = await findValid(manifest.key);
+      if (existing !== undefined) return { manifest: existing, won: false };
     }
+  } finally {
+    await fs.rm(temp, { force: true });
   }
 };
 
 /**
- * Publishes a staging dir as objects/<info.key>. The staging dir must contain exactly the declared artifact files.
- * Each file is fsync'd and hashed, manifest.json written and fsync'd, the dir fsync'd and renamed into objects/ in one
- * atomic step. If a valid object with this key already exists (another process won the race), ours is discarded and
- * theirs returned. Afterwards the stat memo and refs/<stage>/<refDigest>.json are written and scratch/<key> is removed.
+ * Publishes a verified set of blobs and their entry: blobs first, each fsync'd and linked into cas/, the entry last,
+ * then the view, the stat memo and the ref. What every way into the store ends with: a local commit, a fetch from a
+ * remote, a migration. `files` maps each artifact file name to where its bytes are now (they are not moved).
+ */
+export const publishNode = async (
+  layout: StoreLayout,
+  manifest: Manifest,
+  files: Readonly<Record<string, string>>,
+  refDigest: string | undefined,
+  findValid: FindValid,
+): Promise<Manifest> => {
+  for (const a of Object.values(manifest.artifacts)) await publishBlob(layout, files[a.file]!, a.sha256, a.bytes);
+  const published = await publishEntry(layout, manifest, findValid);
+  if (published.won) {
+    await ensureView(layout, manifest);
+    const stamps: Record<string, StatStamp> = {};
+    for (const a of Object.values(manifest.artifacts)) {
+      stamps[a.file] = stampOf(a.sha256, await fs.lstat(blobPath(layout.paths, a.sha256), { bigint: true }));
+    }
+    await writeMemo(layout, { key: manifest.key, files: stamps });
+  }
+  if (refDigest !== undefined) {
+    await writeRef(layout, manifest.stage, refDigest, {
+      nodeId: manifest.nodeId,
+      key: manifest.key,
+      updatedAt: new Date().toISOString(),
+    });
+  }
+  return published.manifest;
+};
+
+/**
+ * Publishes a staging dir as the entry of info.key. The staging dir must contain exactly the declared artifact files.
+ * Each file is fsync'd and hashed, then {@link publishNode} links the blobs into cas/ and writes the entry last. If a
+ * valid entry with this key already exists (another process won the race), ours is dropped and theirs returned.
+ * Afterwards the staging dir and scratch/<key> are removed.
  */
 export const commit = async (
   layout: StoreLayout,
@@ -146,11 +186,11 @@ export const commit = async (
   assertStaging(layout, staging);
   await checkStagingContents(staging, artifacts);
   const entries: Record<string, ArtifactEntry> = {};
-  const stamps: Record<string, StatStamp> = {};
+  const files: Record<string, string> = {};
   for (const [name, spec] of Object.entries(artifacts)) {
-    const { entry, stamp } = await entryOf(layout, path.join(staging.dir, spec.file), spec);
-    entries[name] = entry;
-    stamps[spec.file] = stamp;
+    const file = path.join(staging.dir, spec.file);
+    files[spec.file] = file;
+    entries[name] = await entryOf(layout, file, spec);
   }
   const built: Manifest = {
     formatVersion: 1,
@@ -167,25 +207,10 @@ export const commit = async (
     tool: info.tool,
     runtime: info.runtime,
   };
-  const text = JSON.stringify(built, null, 2) + "\n";
-  const checked = parseManifest(text); // never publish what lookup would reject
+  const checked = parseManifest(JSON.stringify(built)); // never publish what lookup would reject
   if ("error" in checked) throw new Error(`cannot commit ${info.nodeId}: ${checked.error}`);
-  const manifestHandle = await fs.open(path.join(staging.dir, "manifest.json"), "wx");
-  try {
-    await manifestHandle.writeFile(text);
-    await manifestHandle.sync();
-  } finally {
-    await manifestHandle.close();
-  }
-  await fsyncDir(staging.dir);
-
-  const { manifest, won } = await publish(layout, staging, checked.manifest, findValid);
-  if (won) await writeMemo(layout, { key: manifest.key, files: stamps });
-  await writeRef(layout, info.stage, refDigest, {
-    nodeId: info.nodeId,
-    key: info.key,
-    updatedAt: new Date().toISOString(),
-  });
+  const manifest = await publishNode(layout, checked.manifest, files, refDigest, findValid);
+  await discard(layout, staging);
   await fs.rm(path.join(layout.paths.scratch, info.key), { recursive: true, force: true });
   return manifest;
 };

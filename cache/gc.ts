@@ -6,19 +6,19 @@ import { hostname } from "node:os";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { diskBytes, errnoCode, HOST_TAG, ifExists, isPidAlive, parseTempName, tempName } from "./fsutil.ts";
-import { lockPath, type StoreLayout } from "./layout.ts";
+import { entryPath, keyOfEntryFile, lockPath, type StoreLayout } from "./layout.ts";
 import { lockHolder, tryAcquireLock } from "./lock.ts";
-import { isKey } from "./manifest.ts";
+import { isKey, parseManifest } from "./manifest.ts";
 import { readRefFile } from "./refs.ts";
 
 export interface GcResult {
-  /** Keys of the objects removed (or, in a dry run, that would be). */
+  /** Keys of the entries removed (or, in a dry run, that would be). */
   readonly removed: string[];
-  /** Every path removed (or that would be), relative to the root: "objects/<key>", "refs/<stage>/<digest>.json", ... */
+  /** Every path removed (or that would be), relative to the root: "ac/<key>.json", "cas/sha256/ab/ab12...", ... */
   readonly removedPaths: string[];
   /** Bytes of regular files in the removed paths. */
   readonly freedBytes: number;
-  /** Keys whose object or scratch dir was left alone because a live process holds their lock. */
+  /** Keys whose entry or scratch dir was left alone because a live process holds their lock. */
   readonly skipped: string[];
 }
 
@@ -64,10 +64,48 @@ export const cleanTmp = async (layout: StoreLayout): Promise<string[]> => {
 
 const sortedEntries = async (dir: string): Promise<string[]> => (await fs.readdir(dir)).sort();
 
+/** The sha256 of every blob that the entries of `keys` name (an unreadable entry names none: it is corrupt). */
+const liveBlobs = async (layout: StoreLayout, keys: ReadonlySet<string>): Promise<Set<string>> => {
+  const live = new Set<string>();
+  for (const key of keys) {
+    const text = await ifExists(() => fs.readFile(entryPath(layout.paths, key), "utf8"));
+    const parsed = text === undefined ? undefined : parseManifest(text);
+    if (parsed !== undefined && "manifest" in parsed) {
+      for (const a of Object.values(parsed.manifest.artifacts)) live.add(a.sha256);
+    }
+  }
+  return live;
+};
+
+/** Removes (through `remove`) the blobs of cas/ not in `live` whose last link or write is older than the grace. */
+const sweepBlobs = async (
+  layout: StoreLayout,
+  live: ReadonlySet<string>,
+  remove: (relative: string) => Promise<void>,
+): Promise<void> => {
+  const now = Date.now();
+  const cas = path.relative(layout.paths.root, layout.paths.cas);
+  for (const prefix of await sortedEntries(layout.paths.cas)) {
+    const dir = path.join(layout.paths.cas, prefix);
+    const blobs = await ifExists(() => fs.readdir(dir)).catch(() => undefined);
+    if (blobs === undefined) {
+      await remove(path.join(cas, prefix)); // not a directory: nothing of ours
+      continue;
+    }
+    for (const blob of blobs.sort()) {
+      if (live.has(blob)) continue;
+      const stats = await ifExists(() => fs.lstat(path.join(dir, blob)));
+      if (stats !== undefined && now - stats.ctimeMs >= layout.blobGraceMs) await remove(path.join(cas, prefix, blob));
+    }
+  }
+};
+
 /**
- * Removes everything not reachable from `keep`: objects and their memos and scratch dirs, refs to removed keys,
- * all of quarantine/, scratch dirs of committed objects, memos without objects, stale locks and stale tmp/ entries.
- * Keys whose lock a live process holds are skipped. A dry run only reports (it neither removes nor breaks locks).
+ * Removes everything not reachable from `keep`: entries and their views, memos and scratch dirs, refs to removed keys,
+ * blobs that no remaining entry names (once older than the grace period: a commit in flight links its blobs before it
+ * writes its entry), all of quarantine/, scratch dirs of committed entries, views and memos without entries, stale
+ * locks and stale tmp/ entries. Keys whose lock a live process holds are skipped. A dry run only reports (it neither
+ * removes nor breaks locks).
  */
 export const gc = async (layout: StoreLayout, keep: ReadonlySet<string>, dryRun: boolean): Promise<GcResult> => {
   const { paths } = layout;
@@ -82,8 +120,8 @@ export const gc = async (layout: StoreLayout, keep: ReadonlySet<string>, dryRun:
     if (!dryRun && !(await deleteViaTmp(layout, full))) return;
     freedBytes += bytes;
     removedPaths.push(relative);
-    if (relative.startsWith("objects" + path.sep) && isKey(path.basename(relative)))
-      removed.push(path.basename(relative));
+    const key = relative.startsWith("ac" + path.sep) ? keyOfEntryFile(path.basename(relative)) : undefined;
+    if (key !== undefined) removed.push(key);
   };
   /** Runs `f` holding the key's lock, or records the key as skipped if a live process holds it. */
   const withKeyLock = async (key: string, f: () => Promise<void>) => {
@@ -103,15 +141,19 @@ export const gc = async (layout: StoreLayout, keep: ReadonlySet<string>, dryRun:
     }
   };
 
-  const objectKeys = new Set((await fs.readdir(paths.objects)).filter(isKey));
-  for (const entry of await sortedEntries(paths.objects)) {
-    if (!isKey(entry)) await remove(path.join("objects", entry));
-    else if (!keep.has(entry)) {
-      await withKeyLock(entry, async () => {
-        await remove(path.join("objects", entry));
-        await remove(path.join("verified", `${entry}.json`));
-        await remove(path.join("scratch", entry));
-        objectKeys.delete(entry);
+  const entryKeys = new Set<string>();
+  for (const entry of await sortedEntries(paths.ac)) {
+    const key = keyOfEntryFile(entry);
+    if (key === undefined) await remove(path.join("ac", entry));
+    else if (keep.has(key)) entryKeys.add(key);
+    else {
+      entryKeys.add(key);
+      await withKeyLock(key, async () => {
+        await remove(path.join("ac", entry));
+        await remove(path.join("views", key));
+        await remove(path.join("verified", `${key}.json`));
+        await remove(path.join("scratch", key));
+        entryKeys.delete(key);
       });
     }
   }
@@ -119,13 +161,18 @@ export const gc = async (layout: StoreLayout, keep: ReadonlySet<string>, dryRun:
     const relative = path.join("scratch", entry);
     if (removedPaths.includes(relative)) continue;
     if (!isKey(entry)) await remove(relative);
-    else if (!keep.has(entry) || objectKeys.has(entry)) await withKeyLock(entry, () => remove(relative));
+    else if (!keep.has(entry) || entryKeys.has(entry)) await withKeyLock(entry, () => remove(relative));
   }
   for (const entry of await sortedEntries(paths.verified)) {
     const key = entry.replace(/\.json$/, "");
-    if (!objectKeys.has(key) && !removedPaths.includes(path.join("verified", entry)))
+    if (!entryKeys.has(key) && !removedPaths.includes(path.join("verified", entry)))
       await remove(path.join("verified", entry));
   }
+  for (const entry of await sortedEntries(paths.views)) {
+    if (!entryKeys.has(entry) && !removedPaths.includes(path.join("views", entry)))
+      await remove(path.join("views", entry));
+  }
+  await sweepBlobs(layout, await liveBlobs(layout, entryKeys), remove);
   const stages = (await fs.readdir(paths.refs, { withFileTypes: true }))
     .filter((e) => e.isDirectory())
     .map((e) => e.name);

@@ -1,14 +1,19 @@
 /**
  * Where everything lives under a store's root, and the settings every part of the store shares
- * (lookup and verification, commit, refs, locks, gc).
+ * (lookup and verification, commit, refs, locks, gc, migration).
  */
 import * as path from "node:path";
 import { sha256File } from "./fsutil.ts";
-import { assertKey } from "./manifest.ts";
+import { assertKey, isKey } from "./manifest.ts";
 
 export interface StorePaths {
   readonly root: string;
-  readonly objects: string;
+  /** The action cache: one entry (today's manifest) per node key, ac/<key>.json. */
+  readonly ac: string;
+  /** The content-addressed blobs: cas/sha256/<first two hex>/<sha256>. */
+  readonly cas: string;
+  /** views/<key>/<artifact file>: symlinks to the entry's blobs, so readers see the files under their own names. */
+  readonly views: string;
   readonly refs: string;
   readonly locks: string;
   readonly tmp: string;
@@ -24,6 +29,11 @@ export interface StoreOptions {
   readonly staleTmpAfterMs?: number;
   /** Poll interval while waiting for a lock held by another process (default 150 ms, jittered). */
   readonly lockPollMs?: number;
+  /**
+   * gc leaves a blob no entry names alone while it is younger than this (default 1 hour): a commit publishes its
+   * blobs before its entry, and a blob of a commit in flight must not be swept.
+   */
+  readonly blobGraceMs?: number;
 }
 
 /** A store's paths and resolved options: what its parts (verify.ts, commit.ts, refs.ts, gc.ts) are given. */
@@ -32,6 +42,7 @@ export interface StoreLayout {
   readonly hashFile: (file: string) => Promise<string>;
   readonly staleTmpAfterMs: number;
   readonly lockPollMs: number;
+  readonly blobGraceMs: number;
 }
 
 export const storeLayout = (root: string, options: StoreOptions): StoreLayout => {
@@ -39,7 +50,9 @@ export const storeLayout = (root: string, options: StoreOptions): StoreLayout =>
   return {
     paths: {
       root,
-      objects: at("objects"),
+      ac: at("ac"),
+      cas: at(path.join("cas", "sha256")),
+      views: at("views"),
       refs: at("refs"),
       locks: at("locks"),
       tmp: at("tmp"),
@@ -50,12 +63,35 @@ export const storeLayout = (root: string, options: StoreOptions): StoreLayout =>
     hashFile: options.hashFile ?? sha256File,
     staleTmpAfterMs: options.staleTmpAfterMs ?? 5 * 60 * 1000,
     lockPollMs: options.lockPollMs ?? 150,
+    blobGraceMs: options.blobGraceMs ?? 60 * 60 * 1000,
   };
 };
 
-export const objectDir = (paths: StorePaths, key: string): string => {
+/** Where a store of the layout before the CAS split kept each node: objects/<key>/ (see migrate.ts). */
+export const legacyObjectsDir = (root: string): string => path.join(root, "objects");
+
+/** ac/<key>.json: the action-cache entry of one node key. */
+export const entryPath = (paths: StorePaths, key: string): string => {
   assertKey(key);
-  return path.join(paths.objects, key);
+  return path.join(paths.ac, `${key}.json`);
+};
+
+/** The node key an ac/ file name stands for, or undefined for any other name. */
+export const keyOfEntryFile = (name: string): string | undefined => {
+  const key = name.endsWith(".json") ? name.slice(0, -".json".length) : "";
+  return isKey(key) ? key : undefined;
+};
+
+/** cas/sha256/<first two hex>/<sha256>: where the blob with this content hash lives. */
+export const blobPath = (paths: StorePaths, sha256: string): string => {
+  assertKey(sha256); // a sha256 has the same form as a key: 64 lowercase hex digits
+  return path.join(paths.cas, sha256.slice(0, 2), sha256);
+};
+
+/** views/<key>: the entry's artifacts under their file names (symlinks into cas/). */
+export const viewDir = (paths: StorePaths, key: string): string => {
+  assertKey(key);
+  return path.join(paths.views, key);
 };
 
 export const lockPath = (paths: StorePaths, key: string): string => {

@@ -4,10 +4,13 @@
  * fast path: a verified hit costs no thread-pool round trip and no asynchronous resumption.
  */
 import { stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Context, Data, Effect, Exit, Layer } from "effect";
 import { ifExists } from "./fsutil.ts";
+import { legacyObjectsDir } from "./layout.ts";
 import type { Scope } from "effect";
+import { openRemote } from "./remote/remote.ts";
+import { RemoteCache, type FetchResult, type OnProgress, type UploadResult } from "./remote/transfer.ts";
 import {
   ArtifactStore,
   type ArtifactSpec,
@@ -15,6 +18,7 @@ import {
   type Lookup,
   type Manifest,
   type ManifestInfo,
+  type MigrationResult,
   type Ref,
   type Staging,
   type StoreOptions,
@@ -34,9 +38,29 @@ const attempt = <A>(f: () => Promise<A>): Effect.Effect<A, StoreError> =>
 
 export interface StoreService {
   readonly paths: StorePaths;
-  readonly objectDir: (key: string) => string;
-  /** A verified hit, a miss, or a corrupt object (quarantined); see ArtifactStore.lookup. */
+  /** Where a hit's artifacts are found under their file names (views/<key>). */
+  readonly artifactDir: (key: string) => string;
+  /** What opening the store migrated from the layout before the CAS split, if it found one. */
+  readonly migration: MigrationResult | undefined;
+  /** The remote cache in use (--remote), if any: its URL, whether it is reachable, whether runs upload to it. */
+  readonly remote: { readonly url: string; readonly available: boolean; readonly uploads: boolean } | undefined;
+  /** A verified local hit, a miss, or a corrupt entry (quarantined); see ArtifactStore.lookup. Never asks a remote. */
   readonly lookup: (key: string) => Effect.Effect<Lookup, StoreError>;
+  /** The remote's valid entry of `key`; undefined without a remote, when it is down, or when it has none. */
+  readonly remoteEntry: (key: string) => Effect.Effect<Manifest | undefined, StoreError>;
+  /**
+   * Fetches the entry of `key` and its blobs from the remote into the local store, each blob verified (see
+   * RemoteCache.fetch); a miss without a remote.
+   */
+  readonly fetch: (key: string, onProgress?: OnProgress) => Effect.Effect<FetchResult, StoreError>;
+  /**
+   * Uploads a local entry's blobs, then the entry, when a remote is in use and uploads are on (or `force`, for push);
+   * undefined when nothing was uploaded (no remote, uploads off, or the remote went down: that was warned about).
+   */
+  readonly upload: (
+    manifest: Manifest,
+    options?: { readonly force?: boolean; readonly onProgress?: OnProgress },
+  ) => Effect.Effect<UploadResult | undefined, StoreError>;
   /** The manifest as stored, unverified; undefined when absent or unreadable. */
   readonly manifest: (key: string) => Effect.Effect<Manifest | undefined, StoreError>;
   readonly readRef: (stage: string, refDigest: string) => Effect.Effect<Ref | undefined, StoreError>;
@@ -65,8 +89,8 @@ export interface StoreService {
   ) => Effect.Effect<GcResult, StoreError>;
 }
 
-/** The Effect view of an opened store. */
-export const storeService = (store: ArtifactStore): StoreService => {
+/** The Effect view of an opened store, and of the remote cache beside it if there is one. */
+export const storeService = (store: ArtifactStore, remote?: RemoteCache): StoreService => {
   const acquireLock = (key: string, onWait: ((holderPid: number) => void) | undefined) =>
     Effect.async<() => Promise<void>, StoreError>((resume, signal) => {
       store.lock(key, { signal, ...(onWait === undefined ? {} : { onWait }) }).then(
@@ -78,7 +102,18 @@ export const storeService = (store: ArtifactStore): StoreService => {
     });
   return {
     paths: store.paths,
-    objectDir: (key) => store.objectDir(key),
+    artifactDir: (key) => store.artifactDir(key),
+    migration: store.migration,
+    get remote() {
+      return remote === undefined
+        ? undefined
+        : { url: remote.url, available: remote.available, uploads: remote.uploads };
+    },
+    remoteEntry: (key) => (remote === undefined ? Effect.succeed(undefined) : attempt(() => remote.entry(key))),
+    fetch: (key, onProgress) =>
+      remote === undefined ? Effect.succeed({ status: "miss" }) : attempt(() => remote.fetch(key, onProgress)),
+    upload: (manifest, options) =>
+      remote === undefined ? Effect.succeed(undefined) : attempt(() => remote.upload(manifest, options)),
     lookup: (key) =>
       Effect.suspend(() => {
         const hit = store.lookupVerified(key);
@@ -106,35 +141,80 @@ export const storeService = (store: ArtifactStore): StoreService => {
   };
 };
 
-/** The store at `root`, opened (created if needed). */
-export const openStore = (root: string, options: StoreOptions = {}): Effect.Effect<StoreService, StoreError> =>
-  attempt(() => ArtifactStore.open(root, options)).pipe(
-    Effect.map(storeService),
-    Effect.mapError(
-      (e) => new StoreError({ message: `cannot open the cache at ${root}: ${e.message}`, cause: e.cause }),
-    ),
-  );
+/** A remote cache to use beside the local store: its URL, whether runs upload to it, where its warnings go. */
+export interface RemoteSettings {
+  readonly url: string;
+  readonly upload: boolean;
+  readonly warn: (line: string) => void;
+}
 
 /**
- * The store at `root` for a command that only reads: nothing is created (a missing root is an empty store). A root
- * that is a file, or below one, fails as {@link openStore} would (EEXIST, ENOTDIR), naming the path.
+ * The store at `root`, opened (created if needed, migrated from the layout before the CAS split), with the remote
+ * cache at `remote.url` beside it when given. A remote that cannot work as given (unknown scheme, missing bucket,
+ * refused credentials) fails with its one-line reason; one that is down only warns.
  */
-export const openStoreReadOnly = (root: string, options: StoreOptions = {}): Effect.Effect<StoreService, StoreError> =>
-  attempt(async () => {
-    const stats = await ifExists(() => stat(root));
-    if (stats !== undefined && !stats.isDirectory())
-      throw Object.assign(new Error(`${root} is not a folder`), { code: "EEXIST", path: resolve(root) });
-    const service = storeService(ArtifactStore.openReadOnly(root, options));
-    const empty = (await ifExists(() => stat(service.paths.objects))) === undefined;
-    return empty ? { ...service, list: Effect.succeed({ manifests: [], unreadable: [] }) } : service;
-  }).pipe(
-    Effect.mapError(
-      (e) => new StoreError({ message: `cannot open the cache at ${root}: ${e.message}`, cause: e.cause }),
-    ),
-  );
+export const openStore = (
+  root: string,
+  options: StoreOptions = {},
+  remote?: RemoteSettings,
+): Effect.Effect<StoreService, StoreError> =>
+  Effect.gen(function* () {
+    const store = yield* attempt(() => ArtifactStore.open(root, options)).pipe(
+      Effect.mapError(
+        (e) => new StoreError({ message: `cannot open the cache at ${root}: ${e.message}`, cause: e.cause }),
+      ),
+    );
+    return yield* withRemote(store, remote);
+  });
+
+/** The service over `store`, with the remote cache at `remote.url` beside it when given. */
+const withRemote = (
+  store: ArtifactStore,
+  remote: RemoteSettings | undefined,
+): Effect.Effect<StoreService, StoreError> =>
+  remote === undefined
+    ? Effect.succeed(storeService(store))
+    : Effect.map(
+        attempt(() =>
+          openRemote(remote.url).then((opened) =>
+            RemoteCache.open(opened, store, { upload: remote.upload, warn: remote.warn }),
+          ),
+        ),
+        (cache) => storeService(store, cache),
+      );
+
+/**
+ * The store at `root` for a command that only reads: nothing is created (a missing root is an empty store), except
+ * the one-time migration of a cache in the layout before the CAS split. A root that is a file, or below one, fails as
+ * {@link openStore} would (EEXIST, ENOTDIR), naming the path.
+ */
+export const openStoreReadOnly = (
+  root: string,
+  options: StoreOptions = {},
+  remote?: RemoteSettings,
+): Effect.Effect<StoreService, StoreError> =>
+  Effect.gen(function* () {
+    const found = yield* attempt(async () => {
+      const stats = await ifExists(() => stat(root));
+      if (stats !== undefined && !stats.isDirectory())
+        throw Object.assign(new Error(`${root} is not a folder`), { code: "EEXIST", path: resolve(root) });
+      const present = async (dir: string) => (await ifExists(() => stat(dir))) !== undefined;
+      return { entries: await present(join(root, "ac")), legacy: await present(legacyObjectsDir(root)) };
+    }).pipe(
+      Effect.mapError(
+        (e) => new StoreError({ message: `cannot open the cache at ${root}: ${e.message}`, cause: e.cause }),
+      ),
+    );
+    // A cache in the layout before the CAS split is migrated once, whoever opens it first: read as it is, it would
+    // look empty.
+    if (found.legacy) return yield* openStore(root, options, remote);
+    const service = yield* withRemote(ArtifactStore.openReadOnly(root, options), remote);
+    return found.entries ? service : { ...service, list: Effect.succeed({ manifests: [], unreadable: [] }) };
+  });
 
 /** The artifact store the engine (planner, executor, commands) works on. */
 export class Store extends Context.Tag("pipeline/Store")<Store, StoreService>() {
   /** An already opened store (tests, benchmarks). */
-  static readonly from = (store: ArtifactStore): Layer.Layer<Store> => Layer.succeed(Store, storeService(store));
+  static readonly from = (store: ArtifactStore, remote?: RemoteCache): Layer.Layer<Store> =>
+    Layer.succeed(Store, storeService(store, remote));
 }

@@ -1,17 +1,17 @@
 /**
- * Verification of a committed object's artifacts against its manifest, and the stat memo verified/<key>.json that
- * lets a later check skip re-hashing a file whose (size, mtime, ctime, inode) is unchanged since its last full hash
+ * Verification of an action-cache entry's blobs against its manifest, and the stat memo verified/<key>.json that
+ * lets a later check skip re-hashing a blob whose (size, mtime, ctime, inode) is unchanged since its last full hash
  * (git-index style). One per-file rule ({@link judgeStat}) serves both paths: lookup's synchronous fast path, which
  * hashes and writes nothing, and the full check, which hashes what the memo does not vouch for and refreshes it.
  * A memo records the host that made it and vouches only there: another host sees other inodes and ctimes on a shared
  * filesystem (and its own attribute cache), so it re-hashes and writes its own memo.
  */
 import { hostname } from "node:os";
-import { lstatSync, readFileSync, type BigIntStats } from "node:fs";
+import { readFileSync, statSync, type BigIntStats } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { ifExists, writeFileAtomic } from "./fsutil.ts";
-import type { StoreLayout } from "./layout.ts";
+import { blobPath, entryPath, viewDir, type StoreLayout } from "./layout.ts";
 import { parseManifest, type ArtifactEntry, type Manifest } from "./manifest.ts";
 
 /** One artifact file's identity at the time its hash was last checked. */
@@ -76,7 +76,8 @@ export const writeMemo = async (layout: StoreLayout, memo: Omit<StatMemo, "host"
 };
 
 /** What the stat of one artifact file says: a problem, or its stamp and whether its bytes must be hashed. */
-type StatVerdict = { readonly problem: string } | { readonly stamp: StatStamp; readonly mustHash: boolean };
+type StatVerdict =
+  { readonly problem: string; readonly missing: boolean } | { readonly stamp: StatStamp; readonly mustHash: boolean };
 
 const judgeStat = (
   name: string,
@@ -85,10 +86,10 @@ const judgeStat = (
   memo: StatMemo | undefined,
 ): StatVerdict => {
   const label = `artifact '${name}' (${entry.file})`;
-  if (stats === undefined) return { problem: `${label} is missing` };
-  if (!stats.isFile()) return { problem: `${label} is not a regular file` };
+  if (stats === undefined) return { problem: `${label} is missing`, missing: true };
+  if (!stats.isFile()) return { problem: `${label} is not a regular file`, missing: false };
   if (stats.size !== BigInt(entry.bytes))
-    return { problem: `${label}: size expected ${entry.bytes} bytes, found ${stats.size}` };
+    return { problem: `${label}: size expected ${entry.bytes} bytes, found ${stats.size}`, missing: false };
   const stamp = stampOf(entry.sha256, stats);
   return { stamp, mustHash: !sameStamp(memo?.files[entry.file], stamp) };
 };
@@ -103,24 +104,26 @@ const readFileOrUndefined = (file: string): string | undefined => {
 };
 
 /**
- * The manifest of objects/<key> when it is valid, names this key, and every artifact passes {@link judgeStat} without
- * needing a hash: exactly when the full check would hash nothing and write nothing. Anything else (missing, corrupt,
+ * The manifest of ac/<key>.json when it is valid, names this key, and every artifact, reached through views/<key>/
+ * (so the view is checked too), passes {@link judgeStat} without needing a hash: exactly when the full check would
+ * hash nothing and write nothing. Anything else (missing, corrupt,
  * memo absent or stale, an fs error) returns undefined and the full check decides. Synchronous on purpose: each
  * fs.promises call is a thread-pool round trip, and for these small, page-cached files the sync calls take
  * microseconds, which makes planning 3-5x faster.
  */
-export const verifiedManifest = (layout: StoreLayout, key: string, dir: string): Manifest | undefined => {
-  const text = readFileOrUndefined(path.join(dir, "manifest.json"));
+export const verifiedManifest = (layout: StoreLayout, key: string): Manifest | undefined => {
+  const text = readFileOrUndefined(entryPath(layout.paths, key));
   if (text === undefined) return undefined;
   const parsed = parseManifest(text);
   if ("error" in parsed || parsed.manifest.key !== key) return undefined;
   const memoText = readFileOrUndefined(memoPath(layout, key));
   const memo = memoText === undefined ? undefined : parseMemo(key, memoText);
   if (memo === undefined) return undefined;
+  const dir = viewDir(layout.paths, key);
   for (const [name, entry] of Object.entries(parsed.manifest.artifacts)) {
     let stats: BigIntStats | undefined;
     try {
-      stats = lstatSync(path.join(dir, entry.file), { bigint: true, throwIfNoEntry: false });
+      stats = statSync(path.join(dir, entry.file), { bigint: true, throwIfNoEntry: false });
     } catch {
       return undefined;
     }
@@ -130,16 +133,21 @@ export const verifiedManifest = (layout: StoreLayout, key: string, dir: string):
   return parsed.manifest;
 };
 
+/** Why an entry's blobs are not intact: one line, and the blob at fault when one is there but wrong. */
+export interface BlobProblem {
+  readonly reason: string;
+  readonly badBlob?: string;
+}
+
 /**
- * The reason the object's artifacts are not intact, or undefined. Hashes every file whose stat the memo does not
- * vouch for (every file when `full`), then refreshes the memo.
+ * What is wrong with the entry's blobs, or undefined when they are intact. Hashes every blob whose stat the memo does
+ * not vouch for (every blob when `full`), then refreshes the memo.
  */
 export const verifyArtifacts = async (
   layout: StoreLayout,
-  dir: string,
   manifest: Manifest,
   full: boolean,
-): Promise<string | undefined> => {
+): Promise<BlobProblem | undefined> => {
   let memo: StatMemo | undefined;
   if (!full) {
     const text = await ifExists(() => fs.readFile(memoPath(layout, manifest.key), "utf8"));
@@ -148,14 +156,16 @@ export const verifyArtifacts = async (
   const stamps: Record<string, StatStamp> = {};
   let hashed = false;
   for (const [name, entry] of Object.entries(manifest.artifacts)) {
-    const file = path.join(dir, entry.file);
+    const file = blobPath(layout.paths, entry.sha256);
     const verdict = judgeStat(name, entry, await ifExists(() => fs.lstat(file, { bigint: true })), memo);
-    if ("problem" in verdict) return verdict.problem;
+    if ("problem" in verdict) return { reason: verdict.problem, ...(verdict.missing ? {} : { badBlob: entry.sha256 }) };
     stamps[entry.file] = verdict.stamp; // taken before hashing: a write during the hash makes the memo miss next time
     if (!verdict.mustHash) continue;
     const actual = await layout.hashFile(file);
-    if (actual !== entry.sha256)
-      return `artifact '${name}' (${entry.file}): sha256 expected ${entry.sha256}, found ${actual}`;
+    if (actual !== entry.sha256) {
+      const reason = `artifact '${name}' (${entry.file}): sha256 expected ${entry.sha256}, found ${actual}`;
+      return { reason, badBlob: entry.sha256 };
+    }
     hashed = true;
   }
   if (hashed || memo === undefined) await writeMemo(layout, { key: manifest.key, files: stamps });

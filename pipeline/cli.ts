@@ -1,5 +1,6 @@
 /**
- * The `pipeline` command line: run, status, dag, inspect, gc, lock, replay, params and init (pipeline/commands/),
+ * The `pipeline` command line: run, status, dag, inspect, gc, lock, replay, params, init, push and pull
+ * (pipeline/commands/, one per file),
  * plus the commands a pipeline definition adds. Exit codes are assigned here, in {@link exitCode}: 0 ok, 1 a node
  * failed (or replay found a difference), 2 a user mistake (one line on stderr, no stack trace), 130 interrupted.
  * Ctrl-C is handled in one place, {@link runMain}: it interrupts the program's fiber, whose finalizers stop running
@@ -17,12 +18,14 @@ import { init } from "./commands/init.ts";
 import { inspect } from "./commands/inspect.ts";
 import { lock } from "./commands/lock.ts";
 import { params } from "./commands/params.ts";
+import { pull } from "./commands/pull.ts";
+import { push } from "./commands/push.ts";
 import { replay } from "./commands/replay.ts";
 import { run } from "./commands/run.ts";
 import { status } from "./commands/status.ts";
 import { didYouMean } from "./suggest.ts";
 
-const COMMANDS: ReadonlyArray<Command> = [run, status, dag, inspect, gc, lock, replay, params, init];
+const COMMANDS: ReadonlyArray<Command> = [run, status, dag, inspect, gc, lock, replay, params, init, push, pull];
 
 /**
  * The whole command line as one Effect: its success is the exit code of a command that ran to its end. Besides the

@@ -73,6 +73,8 @@ export const deriveKey = <C, R>(
 
 export type PlanEntry =
   | { readonly status: "cached"; readonly key: string; readonly manifest: Manifest }
+  /** Not in the local cache but in the remote one (only with PlanOptions.remote): a run fetches it. */
+  | { readonly status: "remote"; readonly key: string; readonly manifest: Manifest }
   | { readonly status: "run"; readonly key: string; readonly reason: string }
   | { readonly status: "pending"; readonly reason: string };
 
@@ -91,6 +93,8 @@ export interface PlanOptions {
    * against the cache as it is, corrupt files included).
    */
   readonly trust?: "verified" | "recorded";
+  /** Ask the remote cache (if one is in use) for each node missing locally, and plan those it has as "remote". */
+  readonly remote?: boolean;
 }
 
 /** Computes the plan in DAG order. Reads manifests only; artifact bytes are re-hashed only when their stat changed. */
@@ -101,7 +105,7 @@ export const planDag = <C, R>(dag: Dag<C, R>, options: PlanOptions = {}): Effect
     const corrupt: Array<{ nodeId: string; reason: string }> = [];
     const cachedManifest = (id: string) => {
       const entry = entries.get(id);
-      return entry?.status === "cached" ? entry.manifest : undefined;
+      return entry?.status === "cached" || entry?.status === "remote" ? entry.manifest : undefined;
     };
     for (const id of dag.order) {
       const node = dag.nodes.get(id)!;
@@ -128,6 +132,11 @@ export const planDag = <C, R>(dag: Dag<C, R>, options: PlanOptions = {}): Effect
         continue;
       }
       if (found.status === "corrupt") corrupt.push({ nodeId: id, reason: found.reason });
+      const remote = options.remote === true && !forced ? yield* store.remoteEntry(key) : undefined;
+      if (remote !== undefined) {
+        entries.set(id, { status: "remote", key, manifest: remote });
+        continue;
+      }
       const reason = forced
         ? "forced (--force)"
         : found.status === "corrupt"
@@ -177,7 +186,7 @@ export const diffKeys = (before: unknown, after: unknown, path = ""): string[] =
 };
 
 export const planCounts = (plan: Plan) => {
-  const counts = { cached: 0, run: 0, pending: 0 };
+  const counts = { cached: 0, remote: 0, run: 0, pending: 0 };
   for (const e of plan.entries.values()) counts[e.status]++;
   return counts;
 };

@@ -20,6 +20,8 @@ export const ProjectSettings = Schema.Struct({
   set: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
   /** A JSON configuration file merged over the preset, relative to the project root. */
   config: Schema.optionalWith(Schema.String, { exact: true }),
+  /** The remote cache's URL (docs/remote-cache.md), used when neither --remote nor PIPELINE_REMOTE names one. */
+  remote: Schema.optionalWith(Schema.String, { exact: true }),
 });
 export type ProjectSettings = typeof ProjectSettings.Type;
 

@@ -8,7 +8,14 @@ import { it as effectIt } from "@effect/vitest";
 import { Effect, Fiber } from "effect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { storeService } from "../cache/service.ts";
-import { ArtifactStore, sha256File, writeFileAtomic, type ManifestInfo, type Staging } from "../cache/store.ts";
+import {
+  ArtifactStore,
+  sha256File,
+  writeFileAtomic,
+  type Manifest,
+  type ManifestInfo,
+  type Staging,
+} from "../cache/store.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const crashWriter = path.join(repoRoot, "test/fixtures/crash-writer.ts");
@@ -61,6 +68,13 @@ async function commitFiles(
   return store.commit(staging, infoFor(key, `${stage}[x]`, stage), artifacts, {
     refDigest: `digest-${key.slice(0, 8)}`,
   });
+}
+
+/** The blob file of the artifact stored under `file` in `manifest` (made writable, so that a test can damage it). */
+async function blobOf(store: ArtifactStore, manifest: Manifest, file: string): Promise<string> {
+  const blob = store.blobPath(Object.values(manifest.artifacts).find((a) => a.file === file)!.sha256);
+  await fs.chmod(blob, 0o644);
+  return blob;
 }
 
 /** A hasher that counts the files it hashes. */
@@ -136,7 +150,7 @@ describe("helpers", () => {
 });
 
 describe("commit and lookup", () => {
-  it("commits an object that a lookup then hits, with sizes, hashes and rows recorded, a ref written and scratch removed", async () => {
+  it("commits an entry and blobs that a lookup then hits, with sizes, hashes and rows recorded, a ref written and scratch removed", async () => {
     const store = await ArtifactStore.open(root);
     const key = randomKey();
     await fs.writeFile(path.join(await store.scratchDir(key), "checkpoint"), "epoch 3");
@@ -169,11 +183,15 @@ describe("commit and lookup", () => {
     const found = await store.lookup(key);
     expect(found.status).toBe("hit");
     if (found.status !== "hit") return;
-    expect(found.dir).toBe(path.join(root, "objects", key));
+    expect(found.dir).toBe(path.join(root, "views", key));
     expect(found.manifest).toEqual(manifest);
-    expect((await fs.readdir(found.dir)).sort()).toEqual(["manifest.json", "note.txt", "table.parquet"]);
+    expect((await fs.readdir(found.dir)).sort()).toEqual(["note.txt", "table.parquet"]);
     expect(Buffer.compare(await fs.readFile(path.join(found.dir, "table.parquet")), table)).toBe(0);
-    expect(JSON.parse(await fs.readFile(path.join(found.dir, "manifest.json"), "utf8"))).toEqual(manifest);
+    expect(JSON.parse(await fs.readFile(path.join(root, "ac", `${key}.json`), "utf8"))).toEqual(manifest);
+    // The bytes live once in the CAS, read-only, named by their hash.
+    const blob = path.join(root, "cas", "sha256", sha256(table).slice(0, 2), sha256(table));
+    expect(Buffer.compare(await fs.readFile(blob), table)).toBe(0);
+    expect((await fs.stat(blob)).mode & 0o222).toBe(0);
 
     expect(await store.readRef("stage-a", "params-1")).toMatchObject({ nodeId: "node[a]", key });
     expect(await store.readRef("stage-a", "params-2")).toBeUndefined();
@@ -214,7 +232,7 @@ describe("commit and lookup", () => {
     await expect(store.lock("ABC")).rejects.toThrow(/invalid cache key/);
   });
 
-  it("two concurrent commits of the same key leave one valid object and agree on its manifest", async () => {
+  it("two concurrent commits of the same key leave one valid entry and agree on its manifest", async () => {
     const store = await ArtifactStore.open(root);
     const other = await ArtifactStore.open(root);
     const key = randomKey();
@@ -223,13 +241,13 @@ describe("commit and lookup", () => {
       commitFiles(other, key, { "out.bin": randomBytes(500_000) }),
     ]);
     expect(first).toEqual(second);
-    expect(await fs.readdir(store.paths.objects)).toEqual([key]);
+    expect(await fs.readdir(store.paths.ac)).toEqual([`${key}.json`]);
     const found = await store.lookup(key, { full: true });
     expect(found.status === "hit" && found.manifest).toEqual(first);
     expect(await fs.readdir(store.paths.tmp)).toEqual([]);
   });
 
-  it("remove deletes an object so that a recomputed one can be committed in its place", async () => {
+  it("remove deletes an entry so that a recomputed one can be committed in its place", async () => {
     const store = await ArtifactStore.open(root);
     const key = randomKey();
     await commitFiles(store, key, { "out.bin": "old" });
@@ -242,12 +260,12 @@ describe("commit and lookup", () => {
 });
 
 describe("corruption", () => {
-  it("a flipped byte (same size, newer mtime) is corrupt, naming the file; the object is quarantined and the next lookup misses", async () => {
+  it("a flipped byte (same size, newer mtime) is corrupt, naming the file; entry and blob are quarantined and the next lookup misses", async () => {
     const store = await ArtifactStore.open(root);
     const key = randomKey();
     const bytes = randomBytes(10_000);
-    await commitFiles(store, key, { "weights.bin": bytes, "other.bin": "fine" });
-    const file = path.join(store.objectDir(key), "weights.bin");
+    const manifest = await commitFiles(store, key, { "weights.bin": bytes, "other.bin": "fine" });
+    const file = await blobOf(store, manifest, "weights.bin");
     const flipped = Buffer.from(bytes);
     flipped[5_000] = flipped[5_000]! ^ 0xff;
     await fs.writeFile(file, flipped);
@@ -259,17 +277,19 @@ describe("corruption", () => {
     expect(found.reason).toContain("weights.bin");
     expect(found.reason).toContain(`expected ${sha256(bytes)}, found ${sha256(flipped)}`);
     const quarantined = await fs.readdir(store.paths.quarantine);
-    expect(quarantined).toHaveLength(1);
-    expect(quarantined[0]!.startsWith(`${key}-`)).toBe(true);
-    expect(found.quarantinedTo).toBe(path.join(store.paths.quarantine, quarantined[0]!));
+    expect(quarantined).toHaveLength(2);
+    const entry = quarantined.find((name) => name.startsWith(`${key}-`));
+    expect(quarantined.find((name) => name.startsWith(`blob-${sha256(bytes)}-`))).toBeDefined();
+    expect(found.quarantinedTo).toBe(path.join(store.paths.quarantine, entry!));
     expect(await store.lookup(key)).toEqual({ status: "miss" });
+    await expect(fs.access(store.blobPath(sha256(bytes)))).rejects.toThrow();
   });
 
   it("a truncated file is corrupt, reporting expected and actual size", async () => {
     const store = await ArtifactStore.open(root);
     const key = randomKey();
-    await commitFiles(store, key, { "table.parquet": randomBytes(2_000) });
-    await fs.truncate(path.join(store.objectDir(key), "table.parquet"), 1_500);
+    const manifest = await commitFiles(store, key, { "table.parquet": randomBytes(2_000) });
+    await fs.truncate(await blobOf(store, manifest, "table.parquet"), 1_500);
     const found = await store.lookup(key);
     expect(found).toMatchObject({
       status: "corrupt",
@@ -278,34 +298,47 @@ describe("corruption", () => {
     expect(await store.lookup(key)).toEqual({ status: "miss" });
   });
 
-  it("a missing artifact file is corrupt", async () => {
+  it("an entry naming a missing blob is corrupt", async () => {
     const store = await ArtifactStore.open(root);
     const key = randomKey();
-    await commitFiles(store, key, { "a.bin": "a", "b.bin": "b" });
-    await fs.rm(path.join(store.objectDir(key), "b.bin"));
+    const manifest = await commitFiles(store, key, { "a.bin": "a", "b.bin": "b" });
+    await fs.rm(await blobOf(store, manifest, "b.bin"));
     expect(await store.lookup(key)).toMatchObject({
       status: "corrupt",
       reason: expect.stringMatching(/b\.bin.*missing/),
     });
   });
 
-  it("an object dir without manifest.json is corrupt (it can never be a finished commit), then a miss", async () => {
+  it("blobs without their entry (a commit cut short before its last step) are a miss, and shared by a later commit", async () => {
     const store = await ArtifactStore.open(root);
     const key = randomKey();
     await commitFiles(store, key, { "a.bin": "a" });
-    await fs.rm(path.join(store.objectDir(key), "manifest.json"));
-    expect(await store.lookup(key)).toMatchObject({ status: "corrupt", reason: "manifest.json is missing" });
+    await fs.rm(path.join(store.paths.ac, `${key}.json`));
     expect(await store.lookup(key)).toEqual({ status: "miss" });
+    const again = await commitFiles(store, key, { "a.bin": "a" });
+    expect((await store.lookup(key, { full: true })).status).toBe("hit");
+    expect(again.artifacts["a.bin"]?.sha256).toBe(sha256("a"));
+  });
+
+  it("equal outputs of different nodes are stored once", async () => {
+    const store = await ArtifactStore.open(root);
+    const shared = randomBytes(5_000);
+    await commitFiles(store, randomKey(), { "x.bin": shared, "own.txt": "one" });
+    await commitFiles(store, randomKey(), { "y.bin": shared, "own.txt": "two" }, "stage-b");
+    const blobs = (await fs.readdir(store.paths.cas, { recursive: true, withFileTypes: true })).filter((e) =>
+      e.isFile(),
+    );
+    expect(blobs.map((b) => b.name).sort()).toEqual([sha256(shared), sha256("one"), sha256("two")].sort());
   });
 
   it("an unparseable or mismatched manifest is corrupt", async () => {
     const store = await ArtifactStore.open(root);
     const [garbled, misnamed] = [randomKey(), randomKey()];
     await commitFiles(store, garbled, { "a.bin": "a" });
-    await fs.writeFile(path.join(store.objectDir(garbled), "manifest.json"), '{"formatVersion": 1, "key"');
+    await fs.writeFile(path.join(store.paths.ac, `${garbled}.json`), '{"formatVersion": 1, "key"');
     expect(await store.lookup(garbled)).toMatchObject({ status: "corrupt", reason: expect.stringMatching(/not JSON/) });
     await commitFiles(store, misnamed, { "a.bin": "a" });
-    const manifestPath = path.join(store.objectDir(misnamed), "manifest.json");
+    const manifestPath = path.join(store.paths.ac, `${misnamed}.json`);
     const text = await fs.readFile(manifestPath, "utf8");
     await fs.writeFile(manifestPath, text.replace(`"key": "${misnamed}"`, `"key": "${garbled}"`));
     expect(await store.lookup(misnamed)).toMatchObject({
@@ -318,7 +351,7 @@ describe("corruption", () => {
     const hasher = countingHasher();
     const store = await ArtifactStore.open(root, { hashFile: hasher.hashFile });
     const key = randomKey();
-    await commitFiles(store, key, {
+    const manifest = await commitFiles(store, key, {
       "a.bin": randomBytes(1000),
       "b.bin": randomBytes(1000),
       "c.bin": randomBytes(1000),
@@ -332,7 +365,7 @@ describe("corruption", () => {
     expect((await store.lookup(key, { full: true })).status).toBe("hit");
     expect(hasher.files).toBe(6);
 
-    await bumpMtime(path.join(store.objectDir(key), "b.bin")); // same bytes, new stat: only that file is re-checked
+    await bumpMtime(await blobOf(store, manifest, "b.bin")); // same bytes, new stat: only that blob is re-checked
     expect((await store.lookup(key)).status).toBe("hit");
     expect(hasher.files).toBe(7);
     expect((await store.lookup(key)).status).toBe("hit");
@@ -347,8 +380,8 @@ describe("corruption", () => {
     const store = await ArtifactStore.open(root);
     const key = randomKey();
     const bytes = randomBytes(4_000);
-    await commitFiles(store, key, { "a.bin": bytes });
-    const file = path.join(store.objectDir(key), "a.bin");
+    const manifest = await commitFiles(store, key, { "a.bin": bytes });
+    const file = await blobOf(store, manifest, "a.bin");
     // Simulate silent on-disk corruption while keeping every stat field the memo compares, by rewriting the memo.
     const flipped = Buffer.from(bytes);
     flipped[0] = flipped[0]! ^ 1;
@@ -373,7 +406,7 @@ describe("corruption", () => {
 });
 
 describe("crash safety", () => {
-  it("kill -9 at random moments leaves only complete objects; open() then removes the dead writers' tmp entries", async () => {
+  it("kill -9 at random moments leaves only complete entries; open() then removes the dead writers' tmp entries", async () => {
     const committed = new Set<string>();
     const iterations = 7;
     const random = seededRandom(9);
@@ -394,14 +427,14 @@ describe("crash safety", () => {
     const store = await ArtifactStore.open(root, { staleTmpAfterMs: 0, hashFile: hasher.hashFile });
     expect(await fs.readdir(store.paths.tmp)).toEqual([path.basename(ownStaging.dir)]);
 
-    const keys = await fs.readdir(store.paths.objects);
+    const keys = (await fs.readdir(store.paths.ac)).map((entry) => entry.replace(/\.json$/, ""));
     for (const key of committed) expect(keys).toContain(key);
     for (const key of keys) {
       const found = await store.lookup(key, { full: true });
-      expect(found.status, `objects/${key}`).toBe("hit");
+      expect(found.status, `ac/${key}.json`).toBe("hit");
       if (found.status !== "hit") continue;
       const files = Object.values(found.manifest.artifacts).map((a) => a.file);
-      expect((await fs.readdir(found.dir)).sort()).toEqual(["manifest.json", ...files].sort());
+      expect((await fs.readdir(found.dir)).sort()).toEqual(files.sort());
     }
     expect(hasher.files).toBe(keys.length * 3);
     expect(await fs.readdir(store.paths.quarantine)).toEqual([]);
@@ -543,7 +576,7 @@ describe("the store as an Effect service", () => {
   effectIt.live("a cache operation that fails is a typed StoreError, not a defect", () =>
     Effect.gen(function* () {
       const store = yield* Effect.promise(() => ArtifactStore.open(root));
-      yield* Effect.promise(() => fs.rm(store.paths.objects, { recursive: true }));
+      yield* Effect.promise(() => fs.rm(store.paths.ac, { recursive: true }));
       const error = yield* Effect.flip(storeService(store).list);
       expect(error._tag).toBe("StoreError");
       expect(error.message).toMatch(/ENOENT/);
@@ -552,14 +585,14 @@ describe("the store as an Effect service", () => {
 });
 
 describe("gc", () => {
-  it("removes objects, refs and scratch not kept, keeps the rest, skips locked keys; a dry run removes nothing", async () => {
-    const store = await ArtifactStore.open(root);
+  it("removes entries, their blobs, refs and scratch not kept, keeps the rest, skips locked keys; a dry run removes nothing", async () => {
+    const store = await ArtifactStore.open(root, { blobGraceMs: 0 });
     const [kept, dropped, locked] = [randomKey(), randomKey(), randomKey()];
     await commitFiles(store, kept, { "a.bin": randomBytes(1_000) }, "one");
     await commitFiles(store, dropped, { "a.bin": randomBytes(2_000), "b.bin": randomBytes(3_000) }, "two");
     await commitFiles(store, locked, { "a.bin": randomBytes(500) }, "three");
     await fs.writeFile(path.join(await store.scratchDir(randomKey()), "orphan.ckpt"), randomBytes(700));
-    const droppedObjectBytes = (await fs.stat(path.join(store.objectDir(dropped), "manifest.json"))).size + 5_000;
+    const droppedObjectBytes = (await fs.stat(path.join(store.paths.ac, `${dropped}.json`))).size + 5_000;
     const droppedMemoBytes = (await fs.stat(path.join(store.paths.verified, `${dropped}.json`))).size;
     const droppedRefBytes = (await fs.stat(path.join(store.paths.refs, "two", `digest-${dropped.slice(0, 8)}.json`)))
       .size;
@@ -589,6 +622,26 @@ describe("gc", () => {
     await release();
 
     expect((await store.gc(keep)).removed).toEqual([locked]);
-    expect((await fs.readdir(store.paths.objects)).sort()).toEqual([kept]);
+    expect(await fs.readdir(store.paths.ac)).toEqual([`${kept}.json`]);
+    expect(await fs.readdir(store.paths.views)).toEqual([kept]);
+    expect((await store.lookup(kept, { full: true })).status).toBe("hit");
+  });
+
+  it("keeps a blob another kept entry shares, and young blobs no entry names yet (a commit in flight)", async () => {
+    const store = await ArtifactStore.open(root); // default grace: an hour
+    const shared = randomBytes(3_000);
+    const [kept, dropped] = [randomKey(), randomKey()];
+    await commitFiles(store, kept, { "a.bin": shared });
+    await commitFiles(store, dropped, { "b.bin": shared, "c.bin": "only mine" });
+    const result = await store.gc(new Set([kept]));
+    expect(result.removed).toEqual([dropped]);
+    expect(result.removedPaths.filter((p) => p.startsWith("cas"))).toEqual([]); // "only mine" is still young
+    expect((await store.lookup(kept, { full: true })).status).toBe("hit");
+    const aged = await ArtifactStore.open(root, { blobGraceMs: 0 });
+    const onlyMine = sha256("only mine");
+    expect((await aged.gc(new Set([kept]))).removedPaths).toEqual([
+      path.join("cas", "sha256", onlyMine.slice(0, 2), onlyMine),
+    ]);
+    expect((await aged.lookup(kept, { full: true })).status).toBe("hit");
   });
 });

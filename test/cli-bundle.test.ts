@@ -70,6 +70,7 @@ beforeAll(async () => {
   mkdirSync(path.join(checkout, "cache"));
   for (const f of readdirSync(path.join(repoRoot, "cache")).filter((f) => f.endsWith(".ts")))
     copyFileSync(path.join(repoRoot, "cache", f), path.join(checkout, "cache", f));
+  copyTypeScript(path.join(repoRoot, "cache", "remote"), path.join(checkout, "cache", "remote"));
   for (const f of [
     "package.json",
     "package-lock.json",

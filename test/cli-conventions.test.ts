@@ -142,7 +142,8 @@ describe("user mistakes (in-process, the same code the process runs)", () => {
       [["help", "rnu"], 'unknown command "rnu"; did you mean "run"?'],
       [
         ["frobnicate"],
-        'unknown command "frobnicate" (run, status, dag, inspect, gc, lock, replay, params, init, setup-backend, help)',
+        'unknown command "frobnicate" (run, status, dag, inspect, gc, lock, replay, params, init, push, pull, ' +
+          "setup-backend, help)",
       ],
       [["run", "all", "--preest", "smoke"], 'unknown option "--preest" for run; did you mean "--preset"?'],
       [["status", "--jsno"], 'unknown option "--jsno" for status; did you mean "--json"?'],

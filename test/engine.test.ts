@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { chmod, open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { it as effectIt } from "@effect/vitest";
@@ -227,7 +227,8 @@ describe("cache integrity", () => {
     await runJson("all");
     const store = await ArtifactStore.open(cacheDir);
     const m = (await store.list()).manifests.find((x) => x.nodeId === "power[b]")!;
-    const file = join(store.objectDir(m.key), m.artifacts.powers!.file);
+    const file = store.blobPath(m.artifacts.powers!.sha256);
+    await chmod(file, 0o644); // blobs are read-only
     const fh = await open(file, "r+");
     const { size } = await fh.stat();
     const buf = Buffer.alloc(1);

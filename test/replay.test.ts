@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Schema } from "effect";
@@ -130,7 +130,8 @@ describe("pipeline replay --check", () => {
     await fake("run", "all");
     const store = await ArtifactStore.open(cacheDir);
     const manifest = (await store.list()).manifests.find((m) => m.nodeId === "power[b]")!;
-    const file = join(store.objectDir(manifest.key), manifest.artifacts.powers!.file);
+    const file = store.blobPath(manifest.artifacts.powers!.sha256);
+    chmodSync(file, 0o644); // blobs are read-only
     // power[b] holds y = 16, 25; flip the lowest byte of the plain-encoded 25 in the data page.
     const bytes = readFileSync(file);
     const values = Buffer.alloc(16);

@@ -70,7 +70,7 @@ describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, ()
     const { manifests } = await store.list();
     const byId = (id: string) => manifests.find((m) => m.nodeId === id)!;
     const table = (id: string, artifact: string) =>
-      readParquet(join(store.objectDir(byId(id).key), byId(id).artifacts[artifact]!.file));
+      readParquet(join(store.artifactDir(byId(id).key), byId(id).artifacts[artifact]!.file));
 
     expect((byId("train[mnist,L=2,seed=0]").runtime.backend as { name: string }).name).toBe("tensorflow");
     const probe = await table("probe[mnist,L=2,seed=0]", "perturbations");
@@ -108,7 +108,7 @@ describe.skipIf(!haveData)(`paper pipeline on real MNIST (needs ${dataDir})`, ()
           : ` [${(f.slopeCiLow as number).toFixed(2)}, ${(f.slopeCiHigh as number).toFixed(2)}]`;
       return `${(f.slope as number).toFixed(2)}${ci}`;
     });
-    const reportPath = join(store.objectDir(byId("report[mnist,eps=0.1]").key), "report.html");
+    const reportPath = join(store.artifactDir(byId("report[mnist,eps=0.1]").key), "report.html");
     const expectedResults = [
       "results:",
       expect.stringMatching(/^ {2}train\[mnist,L=1,seed=0\] +test error \d+\.\d\d% after 1 epoch$/),

@@ -17,6 +17,7 @@ let work: string;
 let cacheDir: string;
 let manifests: ReadonlyArray<Manifest>;
 let objectDir: (key: string) => string;
+let entryPath: (key: string) => string;
 
 const cli = async (argv: ReadonlyArray<string>) => {
   const out = capture();
@@ -42,7 +43,8 @@ beforeAll(async () => {
   expect((await cli(["run", "all", "--set", "power=3"])).code).toBe(0);
   const store = await ArtifactStore.open(cacheDir);
   manifests = (await store.list()).manifests;
-  objectDir = (key) => store.objectDir(key);
+  objectDir = (key) => store.artifactDir(key);
+  entryPath = (key) => store.entryPath(key);
   expect(refsOf("power")).toHaveLength(4);
 }, 60_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -83,7 +85,7 @@ describe("inspect --sql refuses what could touch anything outside the selected a
       `pipeline: --sql reads only the selected artifacts' views: "${secret}" is outside them`,
     );
     const source = manifests.find((m) => m.nodeId === "source[a]")!;
-    const manifestFile = join(objectDir(source.key), "manifest.json");
+    const manifestFile = entryPath(source.key);
     expect(existsSync(manifestFile)).toBe(true);
     expect(await refused(`SELECT * FROM read_text('${manifestFile}')`)).toContain("is outside them");
     // an artifact of a node that was not selected

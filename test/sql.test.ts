@@ -292,7 +292,7 @@ describe("end to end over a cached pipeline run", () => {
 
     const store = await ArtifactStore.open(cacheDir);
     const { manifests } = await store.list();
-    const views = viewNames(manifests.map((m) => ({ manifest: m, dir: store.objectDir(m.key) })));
+    const views = viewNames(manifests.map((m) => ({ manifest: m, dir: store.artifactDir(m.key) })));
     expect(views.map((v) => v.name).sort()).toEqual([
       "power_a_powers",
       "power_b_powers",

@@ -36,6 +36,15 @@ export const COMMON_FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const satisfies FlagSpecs;
 
+/**
+ * Flags of the commands that use a remote cache (run, status, push, pull): `--remote URL` (else env PIPELINE_REMOTE)
+ * and `--remote-upload=false` to only read from it.
+ */
+export const REMOTE_FLAGS = {
+  remote: { type: "string" },
+  "remote-upload": { type: "string" },
+} as const satisfies FlagSpecs;
+
 export interface ParsedArgs<S extends FlagSpecs> {
   /** The flags every command has (--cache-dir, --config, --preset, --set, --json, --help). */
   readonly common: Flags<typeof COMMON_FLAGS>;

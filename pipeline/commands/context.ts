@@ -6,12 +6,12 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Effect } from "effect";
-import { openStore, openStoreReadOnly, Store, type StoreService } from "../../cache/service.ts";
+import { openStore, openStoreReadOnly, Store, type RemoteSettings, type StoreService } from "../../cache/service.ts";
 import { loadConfig } from "../config.ts";
 import type { PipelineDefinition } from "../definition.ts";
 import { buildDag, type Dag } from "../graph.ts";
 import { defaultCacheDir, findProject, outsideProjectMessage, type Project } from "../workspace.ts";
-import { parseCommandArgs, type Flags, type FlagSpecs, type ParsedArgs } from "./args.ts";
+import { parseCommandArgs, type Flags, type FlagSpecs, type ParsedArgs, type REMOTE_FLAGS } from "./args.ts";
 import { attempt, fileSystemError, UsageError, type UserError } from "./errors.ts";
 import { commandHelpText, helpText } from "./help.ts";
 
@@ -69,6 +69,8 @@ interface CommandSpec<S extends FlagSpecs> {
 /** A command that needs the cache, and so a project (or --cache-dir). */
 interface StoreCommandSpec<S extends FlagSpecs> extends CommandSpec<S> {
   readonly store: StoreAccess<S>;
+  /** The command uses a remote cache: its flags include REMOTE_FLAGS, and the store comes with the remote. */
+  readonly remote?: true;
   readonly run: <C, R>(ctx: CommandContext<C, R, S>) => Effect.Effect<number, UserError, Store>;
 }
 
@@ -115,7 +117,13 @@ export const defineCommand = <S extends FlagSpecs>(
       if (cacheDir === undefined)
         return yield* new UsageError({ message: outsideProjectMessage(cwd, found.otherPipeline) });
       const access = typeof command.store === "function" ? command.store(args.flags) : command.store;
-      return yield* command.run(ctx).pipe(Effect.provideServiceEffect(Store, openCache(cacheDir, access)));
+      const remote =
+        command.remote === true
+          ? yield* remoteSettings(args.flags as unknown as Flags<typeof REMOTE_FLAGS>, output, project)
+          : undefined;
+      return yield* command
+        .run(ctx)
+        .pipe(Effect.provideServiceEffect(Store, openCache(cacheDir, access, { remote, output })));
     }),
 });
 
@@ -132,18 +140,53 @@ const configurationOf = <S extends FlagSpecs>(args: ParsedArgs<S>, project: Proj
 };
 
 /**
- * The store at `cacheDir`, created if needed for "write" and never for "read"; a folder that cannot be written is
- * reported in one line with what to do.
+ * The remote cache of --remote (else env PIPELINE_REMOTE, else the project's `remote`) and --remote-upload;
+ * undefined when none is named.
  */
-export const openCache = (cacheDir: string, access: "read" | "write"): Effect.Effect<StoreService, UserError> =>
-  Effect.catchTag(access === "write" ? openStore(cacheDir) : openStoreReadOnly(cacheDir), "StoreError", (e) =>
-    Effect.fail(
-      fileSystemError(e.cause, {
-        what: "the cache",
-        dir: cacheDir,
-        flag: "--cache-dir",
-        recovery: "nothing half-written was cached",
-      }) ?? e,
+export const remoteSettings = (
+  flags: Flags<typeof REMOTE_FLAGS>,
+  output: Output,
+  project?: Project,
+): Effect.Effect<RemoteSettings | undefined, UsageError> => {
+  const url = flags.remote ?? (process.env.PIPELINE_REMOTE || undefined) ?? project?.settings.remote;
+  const upload = flags["remote-upload"];
+  if (upload !== undefined && upload !== "true" && upload !== "false") {
+    return Effect.fail(new UsageError({ message: `--remote-upload expects true or false, got "${upload}"` }));
+  }
+  if (url === undefined || url === "") return Effect.succeed(undefined);
+  return Effect.succeed({ url, upload: upload !== "false", warn: (line) => output.err.write(`${line}\n`) });
+};
+
+/**
+ * The store at `cacheDir`, created if needed for "write" and never for "read" (with the remote cache, when one is
+ * named); a folder that cannot be written is reported in one line with what to do. A migration from the layout
+ * before the CAS split is reported on stderr.
+ */
+export const openCache = (
+  cacheDir: string,
+  access: "read" | "write",
+  { remote, output }: { readonly remote?: RemoteSettings | undefined; readonly output?: Output } = {},
+): Effect.Effect<StoreService, UserError> =>
+  (access === "write" ? openStore(cacheDir, {}, remote) : openStoreReadOnly(cacheDir, {}, remote)).pipe(
+    Effect.tap((store) =>
+      Effect.sync(() => {
+        const m = store.migration;
+        if (m === undefined || output === undefined) return;
+        const quarantined = m.quarantined.map((q) => `; quarantined ${q.entry}: ${q.reason}`).join("");
+        output.err.write(
+          `migrated the cache at ${cacheDir} to the content-addressed layout: ${m.migrated} entries${quarantined}\n`,
+        );
+      }),
+    ),
+    Effect.catchTag("StoreError", (e) =>
+      Effect.fail(
+        fileSystemError(e.cause, {
+          what: "the cache",
+          dir: cacheDir,
+          flag: "--cache-dir",
+          recovery: "nothing half-written was cached",
+        }) ?? e,
+      ),
     ),
   );
 

@@ -71,7 +71,7 @@ export const execNode = defineCommand({
         if (entry?.status !== "cached") return yield* fail(`upstream ${depId} is not in the cache`);
         const stage = dag.nodes.get(depId)!.stage.name;
         const { manifest } = entry;
-        const dir = store.objectDir(entry.key);
+        const dir = store.artifactDir(entry.key);
         upstream[input] = { id: depId, stage, status: "cached", key: entry.key, manifest, dir, durationMs: 0 };
       }
       const derived = deriveKey(dag, node, (depId) => Object.values(upstream).find((r) => r.id === depId)?.manifest);

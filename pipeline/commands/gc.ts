@@ -41,7 +41,7 @@ export const gc = defineCommand({
     Effect.gen(function* () {
       const store = yield* Store;
       const keepRuns = yield* positiveInt(ctx.flags["keep-runs"], "--keep-runs", DEFAULT_KEEP_RUNS, true);
-      if (!existsSync(store.paths.objects)) {
+      if (!existsSync(store.paths.ac)) {
         ctx.out.write(`nothing to remove: the cache at ${store.paths.root} holds nothing yet\n`);
         return 0;
       }
@@ -202,6 +202,6 @@ const resumableScratch = (store: StoreService, keep: ReadonlySet<string>, listin
         isKey(k) &&
         keep.has(k) &&
         !listing.removedPaths.includes(path.join("scratch", k)) &&
-        !existsSync(store.objectDir(k)),
+        !existsSync(path.join(store.paths.ac, `${k}.json`)),
     );
   });

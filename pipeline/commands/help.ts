@@ -23,6 +23,16 @@ interface ExampleNames {
   readonly preset: string;
 }
 
+/** The options of the commands that use a remote cache (REMOTE_FLAGS). */
+const REMOTE_OPTIONS: ReadonlyArray<readonly [string, string]> = [
+  [
+    "--remote URL",
+    "remote cache: s3://bucket/prefix[?endpoint=URL&region=R] or file:///path (env PIPELINE_REMOTE); AWS " +
+      "credentials come from the standard AWS environment and config files",
+  ],
+  ["--remote-upload B", "true (default) or false: upload what this command computes, or only read the remote"],
+];
+
 const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   run: {
     synopsis: "run TARGET",
@@ -39,14 +49,21 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
           "docs/cluster.md (env PIPELINE_EXECUTOR)",
       ],
       ["--retries N", "with --executor slurm: resubmit a job that ended without its artifact up to N times"],
+      ...REMOTE_OPTIONS,
     ],
-    examples: ({ stage, preset }) => [`run all${preset}`, `run ${stage} --dry-run`],
+    examples: ({ stage, preset }) => [
+      `run all${preset}`,
+      `run ${stage} --dry-run`,
+      `run all${preset} --remote s3://bucket/cache --remote-upload=false`,
+    ],
   },
   status: {
     synopsis: "status [TARGET]",
-    summary: "list what is cached and what is stale, and why, for TARGET (default all)",
-    options: [],
-    examples: ({ preset }) => [`status${preset}`, "status all --json"],
+    summary:
+      "list what is cached and what is stale, and why, for TARGET (default all); with --remote: local, " +
+      "remote-only or missing",
+    options: [...REMOTE_OPTIONS],
+    examples: ({ preset }) => [`status${preset}`, "status all --json", "status all --remote file:///mnt/shared/cache"],
   },
   dag: {
     synopsis: "dag [TARGET]",
@@ -116,8 +133,29 @@ const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       ["--keep", "keep the temporary cache (its path is printed) instead of removing it"],
       ["-j, --jobs N", "nodes computed at once (default 2)"],
       ["--gpus N", "nodes that may use a GPU at once (default 1)"],
+      ...REMOTE_OPTIONS.map(([form, what]) =>
+        form === "--remote URL"
+          ? ([form, `fetch from this remote cache instead of recomputing; ${what}`] as const)
+          : ([form, "ignored: replay never uploads"] as const),
+      ),
     ],
-    examples: ({ stage }) => ["replay --check --lock pipeline.lock.json", `replay ${stage} --check`],
+    examples: ({ stage }) => [
+      "replay --check --lock pipeline.lock.json",
+      `replay ${stage} --check`,
+      "replay --check --lock pipeline.lock.json --remote s3://bucket/cache",
+    ],
+  },
+  push: {
+    synopsis: "push TARGET",
+    summary: "upload TARGET's locally cached artifacts to the remote cache (blobs first, then entries)",
+    options: [...REMOTE_OPTIONS],
+    examples: ({ preset }) => [`push all${preset} --remote s3://bucket/cache`],
+  },
+  pull: {
+    synopsis: "pull TARGET",
+    summary: "fetch TARGET's artifacts that are not local from the remote cache (each blob verified), compute nothing",
+    options: [...REMOTE_OPTIONS],
+    examples: ({ preset }) => [`pull all${preset} --remote s3://bucket/cache`],
   },
 };
 

@@ -47,7 +47,7 @@ export const inspect = defineCommand({
       }
       const manifest = yield* resolveManifest(ctx, all, ref);
       const rowsWanted = yield* positiveInt(ctx.flags.rows, "--rows", 5, true);
-      const dir = store.objectDir(manifest.key);
+      const dir = store.artifactDir(manifest.key);
       const tables: Record<string, Array<Record<string, unknown>>> = {};
       for (const [name, a] of Object.entries(manifest.artifacts)) {
         if (a.kind !== "table" || rowsWanted === 0) continue;
@@ -149,7 +149,7 @@ const inspectSql = <C, R>(ctx: InspectContext<C, R>, all: ReadonlyArray<Manifest
     const maxRows = ctx.flags.rows === undefined ? undefined : yield* positiveInt(ctx.flags.rows, "--rows", 0, true);
     const manifests: Manifest[] = [];
     for (const ref of ctx.positionals) manifests.push(yield* resolveManifest(ctx, all, ref));
-    const views = viewNames(manifests.map((m) => ({ manifest: m, dir: store.objectDir(m.key) })));
+    const views = viewNames(manifests.map((m) => ({ manifest: m, dir: store.artifactDir(m.key) })));
     if (views.length === 0)
       return yield* new UsageError({ message: `${ctx.positionals.join(", ")}: no table artifacts to query` });
     for (const v of views) ctx.err.write(`view ${v.name}: ${v.node} ${v.artifact}\n`);

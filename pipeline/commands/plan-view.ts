@@ -1,20 +1,25 @@
 /** How plans and sizes are shown by run, status and inspect. */
 import type { Dag } from "../graph.ts";
-import { shortKey, type Plan } from "../plan.ts";
+import { shortKey, type Plan, type PlanEntry } from "../plan.ts";
 import { humanDuration } from "../progress.ts";
 import type { NodePreview } from "../stage.ts";
 
 /**
- * One line per node in DAG order: status, id, and the key (cached) or the reason (to run, pending); with `preview`,
- * a node to compute also shows its work and estimated time, as its stage describes them.
+ * One line per node in DAG order: status, id, and the key (cached, remote) or the reason (to run, pending).
+ * `labels` renames statuses for a command's own words (status says "stale" for "run"); with `preview`, a node to
+ * compute also shows its work and estimated time, as its stage describes them.
  */
-export const planLines = <C, R>(dag: Dag<C, R>, plan: Plan, options: { readonly preview?: boolean } = {}): string[] => {
+export const planLines = <C, R>(
+  dag: Dag<C, R>,
+  plan: Plan,
+  options: { readonly labels?: Partial<Record<PlanEntry["status"], string>>; readonly preview?: boolean } = {},
+): string[] => {
   const width = Math.min(48, Math.max(...dag.order.map((id) => id.length)));
   return dag.order.map((id) => {
     const e = plan.entries.get(id)!;
-    const detail = e.status === "cached" ? shortKey(e.key) : e.reason;
+    const detail = e.status === "cached" || e.status === "remote" ? shortKey(e.key) : e.reason;
     const preview = options.preview === true && e.status !== "cached" ? previewText(dag, id) : "";
-    return `  ${e.status.padEnd(8)} ${id.padEnd(width)}  ${detail}${preview}`;
+    return `  ${(options.labels?.[e.status] ?? e.status).padEnd(8)} ${id.padEnd(width)}  ${detail}${preview}`;
   });
 };
 
@@ -50,8 +55,8 @@ export const estimateLine = <C, R>(dag: Dag<C, R>, plan: Plan): string => {
 /** A node's plan entry as JSON (--json of status and of run --dry-run). */
 export const planEntryJson = (plan: Plan, id: string) => {
   const e = plan.entries.get(id)!;
-  return e.status === "cached"
-    ? { status: "cached", key: e.key }
+  return e.status === "cached" || e.status === "remote"
+    ? { status: e.status, key: e.key }
     : e.status === "run"
       ? { status: "run", key: e.key, reason: e.reason }
       : { status: "pending", key: null, reason: e.reason };

@@ -1,6 +1,7 @@
 /**
- * `pipeline replay [TARGET] --check [--lock FILE] [--keep]`: recomputes TARGET in a fresh temporary cache and compares
- * each node with the lock or with the current cache. Exit code 0 only when every node matches.
+ * `pipeline replay [TARGET] --check [--lock FILE] [--keep] [--remote URL]`: recomputes TARGET in a fresh temporary
+ * cache (or, with --remote, fetches what the remote cache has) and compares each node with the lock or with the
+ * current cache. Exit code 0 only when every node matches.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -19,8 +20,8 @@ import {
 } from "../replay/compare.ts";
 import { lockedConfig, sourcesFromFlags } from "../replay/config-sources.ts";
 import { readLockFile } from "../replay/lockfile.ts";
-import { positiveInt } from "./args.ts";
-import { defineCommand } from "./context.ts";
+import { positiveInt, REMOTE_FLAGS } from "./args.ts";
+import { defineCommand, remoteSettings } from "./context.ts";
 import { attempt, UsageError } from "./errors.ts";
 import { executeWithReporter } from "./run.ts";
 
@@ -33,6 +34,7 @@ export const replay = defineCommand({
     keep: { type: "boolean" },
     jobs: { type: "string", short: "j" },
     gpus: { type: "string" },
+    ...REMOTE_FLAGS,
   },
   run: (ctx) =>
     Effect.gen(function* () {
@@ -71,8 +73,12 @@ export const replay = defineCommand({
       }
       const { config, options } = resolved;
       const dag = yield* attempt(() => buildDag(ctx.definition.stages, config, target));
-      const replayStore = yield* openStore(join(scratch, "cache"));
-      ctx.err.write(`replay ${target}: recomputing ${dag.order.length} nodes in ${replayStore.paths.root}\n`);
+      // With a remote cache, the temporary cache takes what the remote has (verified blob by blob) instead of
+      // recomputing it: a check of the remote's artifacts against the lock. It never uploads.
+      const remote = yield* remoteSettings(ctx.flags, ctx);
+      const replayStore = yield* openStore(join(scratch, "cache"), {}, remote && { ...remote, upload: false });
+      const from = remote === undefined ? "recomputing" : `fetching from ${remote.url} or recomputing`;
+      ctx.err.write(`replay ${target}: ${from} ${dag.order.length} nodes in ${replayStore.paths.root}\n`);
       const results = yield* executeWithReporter(ctx, (onEvent) =>
         executeDag(dag, ctx.definition.layer(options), { jobs, gpus, onEvent, tool: ctx.tool }),
       ).pipe(

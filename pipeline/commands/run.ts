@@ -1,8 +1,8 @@
 /**
- * `pipeline run TARGET`: computes TARGET, reusing cached artifacts; in this process (`--executor local`, the
- * default) or as Slurm jobs (`--executor slurm`, env PIPELINE_EXECUTOR).
+ * `pipeline run TARGET`: computes TARGET, reusing cached artifacts (and a remote cache's, with --remote); in this
+ * process (`--executor local`, the default) or as Slurm jobs (`--executor slurm`, env PIPELINE_EXECUTOR).
  */
-import { copyFile } from "node:fs/promises";
+import { chmod, copyFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Effect, Exit } from "effect";
 import { makeDirs } from "../../cache/fsutil.ts";
@@ -22,7 +22,7 @@ import { finishRunRecord, plannedKeys, startRunRecord, type RecordedRun } from "
 import { errorMessage } from "../stage.ts";
 import { resultsBlock, summarizeResults } from "../summary.ts";
 import { runsDir } from "../workspace.ts";
-import { positiveInt, type FlagSpecs } from "./args.ts";
+import { positiveInt, REMOTE_FLAGS, type FlagSpecs } from "./args.ts";
 import { defineCommand, loadedConfigFromFlags, type CommandContext, type Output } from "./context.ts";
 import { attempt, fileSystemError, UsageError, type UserError } from "./errors.ts";
 import { estimateLine, planEntryJson, planLines } from "./plan-view.ts";
@@ -43,7 +43,9 @@ export const run = defineCommand({
     gpus: { type: "string" },
     executor: { type: "string" },
     retries: { type: "string" },
+    ...REMOTE_FLAGS,
   },
+  remote: true,
   run: (ctx) =>
     Effect.gen(function* () {
       const store = yield* Store;
@@ -75,15 +77,16 @@ export const run = defineCommand({
       const t0 = performance.now();
       const { sources, config } = yield* sourcesFromFlags(ctx);
       const dag = yield* attempt(() => buildDag(ctx.definition.stages, config, target));
-      const plan = yield* planDag(dag, { force });
+      const plan = yield* planDag(dag, { force, remote: true });
       const counts = planCounts(plan);
       const planMs = performance.now() - t0;
       const { json } = ctx.common;
+      const remote = store.remote === undefined ? "" : `${counts.remote} in the remote, `;
       ctx.err.write(
-        `plan ${target}: ${dag.order.length} nodes, ${counts.cached} cached, ${counts.run} to run, ` +
+        `plan ${target}: ${dag.order.length} nodes, ${counts.cached} cached, ${remote}${counts.run} to run, ` +
           `${counts.pending} pending (${planMs.toFixed(0)} ms)\n`,
       );
-      if (counts.run + counts.pending > 0 || dryRun) {
+      if (counts.run + counts.pending + counts.remote > 0 || dryRun) {
         const shown = planLines(dag, plan, { preview: dryRun }).filter(
           (_, i) => dryRun || plan.entries.get(dag.order[i]!)!.status !== "cached",
         );
@@ -100,7 +103,7 @@ export const run = defineCommand({
         return 0;
       }
       const record = yield* startRun(ctx, { target, cache: store.paths.root, configSources: sources, plan });
-      if (counts.run + counts.pending === 0 && force.size === 0 && ctx.flags.out === undefined) {
+      if (counts.run + counts.pending + counts.remote === 0 && force.size === 0 && ctx.flags.out === undefined) {
         // Nothing to do: the plan already looked every node up, so report it without a second pass.
         const results: NodeResult[] = dag.order.map((id) => {
           const e = plan.entries.get(id)! as Extract<PlanEntry, { status: "cached" }>;
@@ -111,7 +114,7 @@ export const run = defineCommand({
             status: "cached",
             key: e.key,
             manifest: e.manifest,
-            dir: store.objectDir(e.key),
+            dir: store.artifactDir(e.key),
             durationMs: 0,
           };
         });
@@ -296,7 +299,11 @@ const copyTargets = (targets: ReadonlyArray<string>, results: ReadonlyArray<Node
         const dest = targets.length === 1 ? outDir : join(outDir, id.replace(/[^\w.=,-]+/g, "_"));
         await makeDirs(dest);
         for (const a of Object.values(r.manifest.artifacts)) {
-          await copyFile(join(r.dir, a.file), join(dest, a.file));
+          // Cached blobs are read-only and copyFile copies the mode: the copies are the user's to change.
+          const copy = join(dest, a.file);
+          await rm(copy, { force: true });
+          await copyFile(join(r.dir, a.file), copy);
+          await chmod(copy, 0o644);
           copied++;
         }
       }

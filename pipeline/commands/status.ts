@@ -1,10 +1,14 @@
-/** `pipeline status [TARGET]`: what is cached, what is stale and why; and the jobs of the cache's last batch run. */
+/**
+ * `pipeline status [TARGET]`: what is cached, what is stale and why; with a remote cache, whether each node is local,
+ * remote-only, or missing; and the jobs of the cache's last batch run.
+ */
 import { Effect } from "effect";
 import { Store } from "../../cache/service.ts";
 import type { JobState } from "../executor/batch.ts";
 import { latestRunDir, readRunRecord } from "../executor/run-record.ts";
 import { slurmScheduler } from "../executor/slurm.ts";
 import { planCounts, planDag } from "../plan.ts";
+import { REMOTE_FLAGS } from "./args.ts";
 import { dagFromFlags, defineCommand } from "./context.ts";
 import { planEntryJson, planLines } from "./plan-view.ts";
 
@@ -38,12 +42,14 @@ const lastRunJobs = Effect.gen(function* () {
 export const status = defineCommand({
   name: "status",
   store: "read",
-  flags: {},
+  flags: { ...REMOTE_FLAGS },
+  remote: true,
   run: (ctx) =>
     Effect.gen(function* () {
+      const store = yield* Store;
       const target = ctx.positionals[0] ?? "all";
       const dag = yield* dagFromFlags(ctx, target);
-      const plan = yield* planDag(dag);
+      const plan = yield* planDag(dag, { remote: true });
       if (ctx.common.json) {
         ctx.out.write(
           `${JSON.stringify(
@@ -55,8 +61,18 @@ export const status = defineCommand({
         return 0;
       }
       const c = planCounts(plan);
-      ctx.out.write(`${target}: ${c.cached} cached, ${c.run} stale, ${c.pending} pending (below a stale node)\n`);
-      ctx.out.write(`${planLines(dag, plan).join("\n").replaceAll("  run      ", "  stale    ")}\n`);
+      if (store.remote === undefined) {
+        ctx.out.write(`${target}: ${c.cached} cached, ${c.run} stale, ${c.pending} pending (below a stale node)\n`);
+        ctx.out.write(`${planLines(dag, plan, { labels: { run: "stale" } }).join("\n")}\n`);
+      } else {
+        const down = store.remote.available ? "" : ` (${store.remote.url} unavailable: not consulted)`;
+        ctx.out.write(
+          `${target}: ${c.cached} local, ${c.remote} remote-only, ${c.run} missing, ${c.pending} pending ` +
+            `(below a missing node)${down}\n`,
+        );
+        const labels = { cached: "local", remote: "remote", run: "missing" };
+        ctx.out.write(`${planLines(dag, plan, { labels }).join("\n")}\n`);
+      }
       const jobs = yield* lastRunJobs;
       if (jobs.length > 0) ctx.out.write(`${jobs.join("\n")}\n`);
       return 0;

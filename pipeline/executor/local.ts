@@ -3,7 +3,9 @@
  * of gpu stages. {@link computeNode} is also what a batch job's worker (`pipeline exec-node`) runs.
  */
 import { Effect, Layer, type Context } from "effect";
+import type { FetchResult } from "../../cache/remote/transfer.ts";
 import { Store, type StoreError } from "../../cache/service.ts";
+import { formatBytes } from "../commands/plan-view.ts";
 import { explainMiss, refDigest } from "../plan.ts";
 import { StageError, StageIO } from "../stage.ts";
 import { makeStageIO } from "../stage-io.ts";
@@ -14,8 +16,9 @@ export const asStageError = (what: string) => (e: StoreError) => new StageError(
 
 /**
  * Computes one ready node under its key's lock: looks the key up again once the lock is held (another run may have
- * committed it meanwhile: then "cached"), runs the stage into a staging directory and commits it atomically.
- * Interruption discards the staging directory and releases the lock.
+ * committed it meanwhile: then "cached"), fetches it from the remote cache when one is in use, or runs the stage
+ * into a staging directory, commits it atomically and uploads it (unless uploads are off). Interruption discards the
+ * staging directory and releases the lock.
  */
 export const computeNode = <C, R>(
   ready: ReadyNode<C, R>,
@@ -27,6 +30,7 @@ export const computeNode = <C, R>(
     Effect.gen(function* () {
       const store = yield* Store;
       const { dag, node, key, inputs, upstream, forced } = ready;
+      const note = (message: string) => emit({ type: "log", id: node.id, message });
       const lockWaitStarted = Date.now();
       yield* store
         .lock(key, (holderPid) => emit({ type: "waiting", id: node.id, holderPid }))
@@ -45,6 +49,26 @@ export const computeNode = <C, R>(
             reason: "made by another run",
           } satisfies NodeResult;
         }
+        const fetched = yield* store
+          .fetch(key, note)
+          .pipe(
+            Effect.catchAll((e) =>
+              Effect.succeed<FetchResult>({ status: "miss", reason: `remote fetch failed: ${e.message}` }),
+            ),
+          );
+        if (fetched.status === "hit") {
+          return {
+            id: node.id,
+            stage: node.stage.name,
+            status: "cached",
+            key,
+            manifest: fetched.manifest,
+            dir: store.artifactDir(key),
+            durationMs: Date.now() - lockWaitStarted,
+            reason: `remote hit: ${fetched.blobs} blob(s), ${formatBytes(fetched.bytes)} fetched`,
+          } satisfies NodeResult;
+        }
+        if (fetched.status === "miss" && fetched.reason !== undefined) note(fetched.reason);
       }
       const runStarted = Date.now(); // after the queue and the lock: the node's own time
       const reason = forced
@@ -62,7 +86,7 @@ export const computeNode = <C, R>(
         store,
         key,
         (u) => emit({ type: "progress", id: node.id, ...u }),
-        (message) => emit({ type: "log", id: node.id, message }),
+        note,
       );
       const startedAt = new Date();
       yield* node.stage.run(node.params).pipe(Effect.provideService(StageIO, io.service), Effect.provide(services));
@@ -93,13 +117,20 @@ export const computeNode = <C, R>(
         );
       });
       const manifest = yield* commit.pipe(Effect.mapError(asStageError("cannot commit the artifact")));
+      const uploaded = yield* store
+        .upload(manifest, { onProgress: note })
+        .pipe(Effect.catchAll((e) => Effect.sync(() => note(`not uploaded to the remote: ${e.message}`))));
+      if (uploaded !== undefined) {
+        const sent = `${uploaded.uploaded} blob(s), ${formatBytes(uploaded.bytes)}`;
+        note(`uploaded to the remote: ${sent}; ${uploaded.present} already there`);
+      }
       return {
         id: node.id,
         stage: node.stage.name,
         status: "ran",
         key,
         manifest,
-        dir: store.objectDir(key),
+        dir: store.artifactDir(key),
         durationMs: Date.now() - runStarted,
         reason,
       } satisfies NodeResult;

@@ -61,7 +61,7 @@ export const cacheReference = <C, R>(
       const artifacts: Record<string, ReferenceArtifact> = {};
       for (const [name, a] of Object.entries(entry.manifest.artifacts)) {
         if (isVolatile(outputs[name])) continue;
-        const path = join(store.objectDir(entry.key), a.file);
+        const path = join(store.artifactDir(entry.key), a.file);
         const actual = yield* Effect.promise(() => sha256File(path).catch(() => MISSING));
         artifacts[name] =
           actual === a.sha256 ? { sha256: actual, path } : { sha256: actual, path, recordedSha256: a.sha256 };
