@@ -157,6 +157,18 @@ export const remoteSettings = (
   return Effect.succeed({ url, upload: upload !== "false", warn: (line) => output.err.write(`${line}\n`) });
 };
 
+/** The TARGET and the remote cache that push and pull need, or the one-line usage error for what is missing. */
+export const transferTarget = (command: string, positionals: ReadonlyArray<string>, store: StoreService) => {
+  const target = positionals[0];
+  if (target === undefined)
+    return Effect.fail(new UsageError({ message: `${command} needs a TARGET (a stage name or all)` }));
+  if (store.remote === undefined) {
+    const message = `${command} needs a remote cache: --remote URL, env PIPELINE_REMOTE or "remote" in pipeline.config.json`;
+    return Effect.fail(new UsageError({ message }));
+  }
+  return Effect.succeed({ target, remote: store.remote });
+};
+
 /**
  * The store at `cacheDir`, created if needed for "write" and never for "read" (with the remote cache, when one is
  * named); a folder that cannot be written is reported in one line with what to do. A migration from the layout

@@ -6,8 +6,7 @@ import { Effect } from "effect";
 import { Store } from "../../cache/service.ts";
 import { planCounts, planDag } from "../plan.ts";
 import { REMOTE_FLAGS } from "./args.ts";
-import { dagFromFlags, defineCommand } from "./context.ts";
-import { UsageError } from "./errors.ts";
+import { dagFromFlags, defineCommand, transferTarget } from "./context.ts";
 import { formatBytes } from "./plan-view.ts";
 
 export const pull = defineCommand({
@@ -18,12 +17,7 @@ export const pull = defineCommand({
   run: (ctx) =>
     Effect.gen(function* () {
       const store = yield* Store;
-      const target = ctx.positionals[0];
-      if (target === undefined) return yield* new UsageError({ message: "pull needs a TARGET (a stage name or all)" });
-      const remote = store.remote;
-      if (remote === undefined) {
-        return yield* new UsageError({ message: "pull needs a remote cache: --remote URL or env PIPELINE_REMOTE" });
-      }
+      const { target, remote } = yield* transferTarget("pull", ctx.positionals, store);
       const started = performance.now();
       const dag = yield* dagFromFlags(ctx, target);
       const plan = yield* planDag(dag, { remote: true });

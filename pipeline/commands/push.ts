@@ -3,8 +3,7 @@ import { Effect } from "effect";
 import { Store } from "../../cache/service.ts";
 import { planDag } from "../plan.ts";
 import { REMOTE_FLAGS } from "./args.ts";
-import { dagFromFlags, defineCommand } from "./context.ts";
-import { UsageError } from "./errors.ts";
+import { dagFromFlags, defineCommand, transferTarget } from "./context.ts";
 import { formatBytes } from "./plan-view.ts";
 
 export const push = defineCommand({
@@ -15,12 +14,7 @@ export const push = defineCommand({
   run: (ctx) =>
     Effect.gen(function* () {
       const store = yield* Store;
-      const target = ctx.positionals[0];
-      if (target === undefined) return yield* new UsageError({ message: "push needs a TARGET (a stage name or all)" });
-      const remote = store.remote;
-      if (remote === undefined) {
-        return yield* new UsageError({ message: "push needs a remote cache: --remote URL or env PIPELINE_REMOTE" });
-      }
+      const { target, remote } = yield* transferTarget("push", ctx.positionals, store);
       const dag = yield* dagFromFlags(ctx, target);
       const plan = yield* planDag(dag);
       const started = performance.now();
