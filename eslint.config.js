@@ -9,8 +9,8 @@ import tseslint from "typescript-eslint";
 
 export default defineConfig(
   {
-    // Build output, runtime data (./cache's subfolders, as in .gitignore), benchmark results, generated reports.
-    ignores: ["dist/", "cache/*/", "!cache/remote/", "out/", "data/", "benchmarks/.venv/", "benchmarks/results/", "docs/"],
+    // Build output, runtime data (.pipeline/, as in .gitignore), benchmark results, generated reports.
+    ignores: ["dist/", ".pipeline/", "out/", "data/", "benchmarks/.venv/", "benchmarks/results/", "docs/"],
   },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
