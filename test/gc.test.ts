@@ -19,17 +19,17 @@ const project = () => {
   return dir;
 };
 
-/** Node id -> key of every object in the project's cache. */
+/** Node id -> key of every action-cache entry in the project's cache. */
 const objects = (root: string): Map<string, string[]> => {
-  const dir = join(root, ".pipeline", "cache", "objects");
+  const dir = join(root, ".pipeline", "cache", "ac");
   const byNode = new Map<string, string[]>();
-  for (const key of readdirSync(dir)) {
-    const { nodeId } = JSON.parse(readFileSync(join(dir, key, "manifest.json"), "utf8")) as { nodeId: string };
-    byNode.set(nodeId, [...(byNode.get(nodeId) ?? []), key]);
+  for (const file of readdirSync(dir)) {
+    const { nodeId } = JSON.parse(readFileSync(join(dir, file), "utf8")) as { nodeId: string };
+    byNode.set(nodeId, [...(byNode.get(nodeId) ?? []), file.replace(/\.json$/, "")]);
   }
   return byNode;
 };
-const objectCount = (root: string) => readdirSync(join(root, ".pipeline", "cache", "objects")).length;
+const objectCount = (root: string) => readdirSync(join(root, ".pipeline", "cache", "ac")).length;
 
 describe("gc roots", () => {
   it("keeps the current configuration, the lock files and the last N runs; removes the rest only with --force", async () => {
@@ -79,7 +79,7 @@ describe("gc roots", () => {
     const currentKey = record!.record.nodes["power[a]"]!;
     const deadKey = "ab".repeat(32);
     for (const key of [currentKey, deadKey]) {
-      rmSync(join(root, ".pipeline", "cache", "objects", key), { recursive: true, force: true });
+      rmSync(join(root, ".pipeline", "cache", "ac", `${key}.json`), { force: true });
       mkdirSync(join(scratch, key));
       writeFileSync(join(scratch, key, "checkpoint.bin"), "x".repeat(2048));
     }

@@ -340,7 +340,7 @@ describe("remote cache failures on the fake pipeline", () => {
     await killing;
     expect(killing).toBeDefined();
     expect(result).toBeUndefined();
-    expect(warnings).toHaveLength(1);
+    expect(warnings, warnings.join("\n")).toHaveLength(1);
     const remoteRoot = join(killed.dir, killed.bucket, "cut");
     expect(filesBelow(join(remoteRoot, "ac"))).toEqual([]);
   }, 60_000);

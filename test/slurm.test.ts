@@ -170,7 +170,9 @@ describe.skipIf(!haveData)(`the Slurm executor on a single-node cluster (needs $
       empty,
     ]);
     expect(run.code).toBe(1);
-    const failure = /FAILED {3}download\[mnist\]: Slurm job (\d+) FAILED \(exit 1:0\): (.*); log (\S+)/.exec(run.err);
+    const failure = /FAILED {3}download\[mnist\]: Slurm job (\d+) FAILED(?: \(exit 1:0\))?: (.*); log (\S+)/.exec(
+      run.err,
+    );
     expect(failure, run.err).not.toBeNull();
     const [, jobId, message, log] = failure!;
     expect(message).toMatch(/MNIST|train-images/);

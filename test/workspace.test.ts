@@ -38,7 +38,7 @@ describe("the project root", () => {
     const root = project();
     const run = await runIn(root, root, "run", "all");
     expect(run.code, run.err).toBe(0);
-    expect(existsSync(join(root, ".pipeline", "cache", "objects"))).toBe(true);
+    expect(existsSync(join(root, ".pipeline", "cache", "ac"))).toBe(true);
     const docs = join(root, "docs", "deeper");
     mkdirSync(docs, { recursive: true });
     const status = await runIn(root, docs, "status");
@@ -51,7 +51,7 @@ describe("the project root", () => {
     const root = project();
     const elsewhere = join(root, "elsewhere");
     expect((await runIn(root, root, "run", "source", "--cache-dir", elsewhere)).code).toBe(0);
-    expect(existsSync(join(elsewhere, "objects"))).toBe(true);
+    expect(existsSync(join(elsewhere, "ac"))).toBe(true);
     expect(existsSync(join(root, ".pipeline", "cache"))).toBe(false);
     process.env.PIPELINE_CACHE_DIR = elsewhere;
     try {

@@ -115,8 +115,10 @@ export class RemoteCache {
       } catch (error) {
         if (!(error instanceof RemoteError) || error.kind === "configuration") throw error;
         if (attempt >= tries) {
+          // Concurrent transfers may all give up at once: only the first turns the remote off and warns.
+          if (!this.disabled)
+            this.options.warn(`warning: ${redact(error.message)}; continuing with the local cache only`);
           this.disabled = true;
-          this.options.warn(`warning: ${redact(error.message)}; continuing with the local cache only`);
           return undefined;
         }
         const base = (this.options.backoffMs ?? 250) * 2 ** (attempt - 1);

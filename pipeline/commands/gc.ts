@@ -159,11 +159,24 @@ const report = <C, R>(
     const lines: Array<{ what: string; bytes: number }> = [];
     const checkpoints: Array<{ what: string; bytes: number }> = [];
     const other = { quarantine: { n: 0, bytes: 0 }, bookkeeping: { n: 0, bytes: 0 } };
+    // A removed entry (ac/<key>.json) is listed with the bytes of its blobs that go with it (a blob another entry
+    // still names stays); its blobs and view are not listed again.
+    const removedBlobs = new Set(
+      listing.removedPaths.filter((p) => p.split(path.sep)[0] === "cas").map((p) => path.basename(p)),
+    );
     for (const relative of listing.removedPaths) {
       const [dir, entry = ""] = relative.split(path.sep);
+      if (dir === "cas" || dir === "views") continue;
+      const entryKey = dir === "ac" ? entry.replace(/\.json$/, "") : "";
+      if (isKey(entryKey)) {
+        const manifest = yield* store.manifest(entryKey);
+        const artifacts = Object.values(manifest?.artifacts ?? {}).filter((a) => removedBlobs.has(a.sha256));
+        const bytes = artifacts.reduce((sum, a) => sum + a.bytes, 0);
+        lines.push({ what: yield* describeKey(store, entryKey, recorded), bytes });
+        continue;
+      }
       const bytes = yield* Effect.promise(() => diskBytes(path.join(store.paths.root, relative)));
-      if (dir === "objects" && isKey(entry)) lines.push({ what: yield* describeKey(store, entry, recorded), bytes });
-      else if (dir === "scratch" && isKey(entry))
+      if (dir === "scratch" && isKey(entry))
         checkpoints.push({ what: `checkpoint of a dead run: ${yield* describeKey(store, entry, recorded)}`, bytes });
       else {
         const kind = dir === "quarantine" ? other.quarantine : other.bookkeeping;
