@@ -9,10 +9,9 @@
  * `slurm.gpus` GPUs (default 1) unless the pipeline's flags say its stages will not use one (a CPU backend).
  */
 import { execFile } from "node:child_process";
-import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { Effect, Schema } from "effect";
-import { errnoCode } from "../../cache/fsutil.ts";
+import { errnoCode, writeFileAtomic } from "../../cache/fsutil.ts";
 import { UsageError } from "../commands/errors.ts";
 import type { JobResources } from "../stage.ts";
 import { didYouMean } from "../suggest.ts";
@@ -157,9 +156,11 @@ exec "$@"
 export const slurmScheduler = (settings: SlurmSettings, since: Date, usesGpu: boolean): BatchScheduler => {
   const logTemplate = (request: JobRequest) => path.join(request.runDir, `${nodeFileStem(request.nodeId)}.%j.log`);
   const scriptOf = (request: JobRequest) => path.join(request.runDir, "slurm-job.sh");
+  // Written atomically: jobs submitted at the same moment must never read it half-written (sbatch: "Batch script is
+  // empty!").
   const writeScript = (file: string) =>
     Effect.tryPromise({
-      try: () => fs.writeFile(file, JOB_SCRIPT, { mode: 0o755 }),
+      try: () => writeFileAtomic(file, JOB_SCRIPT),
       catch: (e) => new SchedulerError({ message: `cannot write ${file}: ${(e as Error).message}` }),
     });
   const startTime = slurmTime(new Date(since.getTime() - 60_000));
