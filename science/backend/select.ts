@@ -5,7 +5,8 @@
  * otherwise FAILS: the pure-JS `cpu` backend is ~1000x slower for training, so
  * it is used only when asked for by name. Before TensorFlow loads, the
  * environment is fixed for reproducibility (thread counts, deterministic ops,
- * oneDNN) and logging (quiet unless verbose), and the values are returned for
+ * oneDNN) and logging (quiet unless verbose: TensorFlow's log level, and stderr
+ * is silenced while its library loads), and the values are returned for
  * artifact manifests.
  * Probing is injectable so the selection rules can be tested with fakes.
  */
@@ -16,7 +17,7 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type * as tfjs from "@tensorflow/tfjs";
-import { expectedBindingPath } from "./setup.ts";
+import { expectedBindingPath, STDERR_GATE_PATH } from "./setup.ts";
 
 /**
  * The TensorFlow.js module, typed as a namespace import like science/resnet.ts's TF, so either passes for the other.
@@ -58,8 +59,11 @@ export interface BackendProbe {
    * Why this native backend cannot be used here, or undefined if it can. Must not load TensorFlow into this process.
    */
   nativeUnavailable(name: NativeBackendName): Promise<string | undefined>;
-  /** Loads the native package into this process (the environment is already configured). */
-  loadNative(name: NativeBackendName): Promise<LoadedTf>;
+  /**
+   * Loads the native package into this process (the environment is already configured); `quiet` hides what
+   * TensorFlow writes to stderr while its library loads.
+   */
+  loadNative(name: NativeBackendName, options: { readonly quiet: boolean }): Promise<LoadedTf>;
   /** Loads pure-JS TensorFlow.js with its `cpu` backend. */
   loadPureJs(): Promise<LoadedTf>;
 }
@@ -72,7 +76,10 @@ export interface SelectOptions {
   readonly interOpThreads?: number;
   /** Environment to configure; defaults to process.env, which TensorFlow reads when it loads. */
   readonly env?: NodeJS.ProcessEnv;
-  /** Show TensorFlow's own C++ INFO/WARNING logs (TF_CPP_MIN_LOG_LEVEL=0 instead of 2). */
+  /**
+   * Show TensorFlow's own C++ INFO/WARNING logs (TF_CPP_MIN_LOG_LEVEL=0 instead of 2, and stderr left open while
+   * its library loads).
+   */
   readonly verbose?: boolean;
 }
 
@@ -116,7 +123,7 @@ export async function selectBackend(choice: string, options: SelectOptions = {})
   }
   let loaded: LoadedTf;
   try {
-    loaded = await probe.loadNative(name);
+    loaded = await probe.loadNative(name, { quiet: options.verbose !== true });
   } catch (error) {
     if (error instanceof BackendUnavailableError) throw error;
     throw new BackendUnavailableError(`backend '${name}' failed to load: ${firstLine(error)}; ${SETUP_HINT}`);
@@ -159,9 +166,12 @@ export interface TensorFlowSettings {
  * TF_CPP_MIN_LOG_LEVEL=2, which hides the C++ INFO/WARNING logs routed through
  * TensorFlow's own logger; `verbose` sets it to 0 whatever the environment says.
  * Two lines escape it (even at 3): TensorFlow 2.21 writes them straight through
- * absl logging, which no environment variable filters: absl's "All log messages
- * before absl::InitializeLog() ..." and oneDNN's "custom operations are on" note.
- * Only TF_ENABLE_ONEDNN_OPTS=0 removes them, and that would change results bitwise.
+ * absl logging while its library loads, which no environment variable filters:
+ * absl's "All log messages before absl::InitializeLog() ..." and oneDNN's "custom
+ * operations are on" note. TF_ENABLE_ONEDNN_OPTS=0 would remove them but change
+ * results bitwise, so instead, unless verbose, nativeProbe.loadNative points
+ * stderr at /dev/null for the duration of the load (the stderr gate that
+ * setup-backend builds; without it the two lines show).
  */
 export function tensorFlowSettings(
   env: NodeJS.ProcessEnv,
@@ -233,14 +243,21 @@ export const nativeProbe: BackendProbe = {
     return name === "tensorflow-gpu" ? gpuUnavailable() : undefined;
   },
 
-  async loadNative(name) {
+  async loadNative(name, { quiet }) {
     const entry = requireFromRepo.resolve(PACKAGES[name]);
     if (processThreads === undefined && requireFromRepo.cache[entry] !== undefined) {
       throw new BackendUnavailableError(
         `${PACKAGES[name]} was loaded before its environment was set; load TensorFlow only through selectBackend`,
       );
     }
-    const tf = requireFromRepo(entry) as Tf;
+    const gate = quiet ? loadStderrGate() : undefined;
+    gate?.silence();
+    let tf: Tf;
+    try {
+      tf = requireFromRepo(entry) as Tf;
+    } finally {
+      gate?.restore();
+    }
     await tf.setBackend("tensorflow");
     await tf.ready();
     const binding = (tf.backend() as unknown as { binding?: { TF_Version?: string } }).binding;
@@ -254,6 +271,27 @@ export const nativeProbe: BackendProbe = {
     return { tf, tfVersion: tf.version["tfjs-core"], tfjsVersion: tf.version.tfjs };
   },
 };
+
+/** The stderr gate addon (see STDERR_GATE_PATH). */
+interface StderrGate {
+  /** Points fd 2 at /dev/null, keeping the real stderr aside. */
+  silence(): void;
+  /** Points fd 2 back at the real stderr. */
+  restore(): void;
+}
+
+/**
+ * The stderr gate if setup-backend built it, else undefined (an older checkout, no compiler): it is optional, so a
+ * gate that is missing or does not load just leaves stderr as it is.
+ */
+function loadStderrGate(): StderrGate | undefined {
+  if (!existsSync(STDERR_GATE_PATH)) return undefined;
+  try {
+    return requireFromRepo(STDERR_GATE_PATH) as StderrGate;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Whether TensorFlow sees a GPU: loads tfjs-node-gpu in a child process with

@@ -6,8 +6,9 @@
  * Steps: find the wheel (a local file, or `pip download`) -> extract the two
  * shared libraries and the C API headers into the package's `deps/` -> run
  * `node-gyp rebuild` against this machine's Node headers -> load the built
- * binding in a child process and run a conv2d to prove it works.
- * Re-running is cheap: a binding that already loads is reported as "already built".
+ * binding in a child process and run a conv2d to prove it works. Also compiles the stderr gate
+ * (stderr-gate/, see STDERR_GATE_PATH) the same way, into this repository.
+ * Re-running is cheap: a binding that already loads is reported as "already built" (only a missing gate is built).
  */
 import { spawn } from "node:child_process";
 import {
@@ -68,6 +69,15 @@ export function flavour(gpu: boolean): { packageName: string; pipSpec: string } 
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
+/** Sources of the stderr gate addon (binding.gyp, stderr_gate.c); node-gyp builds it in its git-ignored build/. */
+const STDERR_GATE_DIR = path.join(repoRoot, "science/backend/stderr-gate");
+/**
+ * The built stderr gate: `silence()` points fd 2 at /dev/null, `restore()` points it back. select.ts wraps the load
+ * of TensorFlow in it to hide the two log lines that no environment variable filters. Optional: without it those
+ * lines show, nothing else changes.
+ */
+export const STDERR_GATE_PATH = path.join(STDERR_GATE_DIR, "build/Release/stderr_gate.node");
+
 /** Wheel entries for the two libraries, stored in deps/lib under their SONAMEs. */
 const WHEEL_LIBRARIES = ["tensorflow/libtensorflow_cc.so.2", "tensorflow/libtensorflow_framework.so.2"];
 /**
@@ -122,6 +132,7 @@ export async function setupBackend(options: SetupOptions = {}): Promise<SetupRes
     const check = await checkBinding(projectRoot, packageName);
     if (check.ok) {
       log(`${packageName}: already built (TensorFlow ${check.tfVersion}); use --force to rebuild`);
+      if (!existsSync(STDERR_GATE_PATH)) await buildStderrGate(log);
       return { packageName, bindingPath, tfVersion: check.tfVersion, alreadyBuilt: true, seconds: seconds() };
     }
     log(`${packageName}: existing binding does not load (${check.reason}); rebuilding`);
@@ -148,6 +159,7 @@ export async function setupBackend(options: SetupOptions = {}): Promise<SetupRes
     await extractDeps(wheel, packageDir);
     log(`compiling the binding (node-gyp, Node headers from ${nodeDir})`);
     await compileBinding(packageDir, bindingPath, nodeDir);
+    await buildStderrGate(log);
     const check = await checkBinding(projectRoot, packageName);
     if (!check.ok) throw new BackendSetupError(`built binding does not load: ${check.reason}`);
     log(
@@ -228,24 +240,48 @@ async function extractDeps(wheel: string, packageDir: string): Promise<void> {
 
 /** node-gyp rebuild with the module name/path node-pre-gyp expects; the full log goes to deps/node-gyp.log. */
 async function compileBinding(packageDir: string, bindingPath: string, nodeDir: string): Promise<void> {
-  const gypScript = findNodeGyp();
   const modulePath = path.dirname(bindingPath);
   const napiVersion = /napi-v(\d+)/.exec(modulePath)?.[1] ?? process.versions.napi;
-  const args = [
-    gypScript,
-    "rebuild",
-    `--nodedir=${nodeDir}`,
+  const build = await nodeGypRebuild(packageDir, nodeDir, [
     "--module_name=tfjs_binding",
     `--module_path=${modulePath}`,
     `--napi_build_version=${napiVersion}`,
-  ];
-  const build = await run(process.execPath, args, { cwd: packageDir });
+  ]);
   const logFile = path.join(packageDir, "deps", "node-gyp.log");
   writeFileSync(logFile, build.output);
   if (build.code !== 0)
     throw new BackendSetupError(`node-gyp rebuild failed (exit ${build.code}); full log: ${logFile}`);
   if (!existsSync(bindingPath))
     throw new BackendSetupError(`node-gyp finished but ${bindingPath} is missing; log: ${logFile}`);
+}
+
+/**
+ * Compiles the stderr gate (stderr-gate/) like the binding, offline against this Node's headers. A failure is only
+ * logged: the gate is optional, TensorFlow then loads with its two unfilterable log lines showing.
+ */
+async function buildStderrGate(log: (line: string) => void): Promise<void> {
+  let build: RunResult;
+  try {
+    build = await nodeGypRebuild(STDERR_GATE_DIR, findNodeHeaders(), []);
+  } catch (error) {
+    if (!(error instanceof BackendSetupError)) throw error;
+    log(`stderr gate: not built (${error.message}); TensorFlow's load-time log lines will show`);
+    return;
+  }
+  const logDir = path.join(STDERR_GATE_DIR, "build");
+  mkdirSync(logDir, { recursive: true });
+  const logFile = path.join(logDir, "node-gyp.log");
+  writeFileSync(logFile, build.output);
+  if (build.code === 0 && existsSync(STDERR_GATE_PATH)) log(`stderr gate: built (${STDERR_GATE_PATH})`);
+  else
+    log(
+      `stderr gate: node-gyp rebuild failed (exit ${build.code}); TensorFlow's load-time log lines will show; log: ${logFile}`,
+    );
+}
+
+/** `node-gyp rebuild` in dir against the Node headers in nodeDir (never downloads them). */
+function nodeGypRebuild(dir: string, nodeDir: string, extraArgs: string[]): Promise<RunResult> {
+  return run(process.execPath, [findNodeGyp(), "rebuild", `--nodedir=${nodeDir}`, ...extraArgs], { cwd: dir });
 }
 
 /** node-gyp as shipped with npm (npm exports its path as npm_config_node_gyp when running scripts). */
