@@ -9,16 +9,18 @@ import { finishedNode } from "./stage.ts";
 import { nodeReader } from "./stage-io.ts";
 
 /**
- * `[node id, line]` for the nodes that ran and the targets, in DAG order, where the stage has `summarize`; a summary
- * that cannot be read says why in its line.
+ * `[node id, text]` for the targets nothing else in the DAG builds on (for `all`: the final nodes, whose summaries
+ * cover what the run found; for `train`: every train node), in target order, where the stage has `summarize`. Only
+ * those: a fully cached run of the paper's DAG reads a few small tables, not one per node. A summary that cannot be
+ * read says why.
  */
 export const summarizeResults = <C, R>(
   dag: Dag<C, R>,
   results: ReadonlyArray<NodeResult>,
 ): Effect.Effect<ReadonlyArray<readonly [string, string]>> => {
   const byId = new Map(results.map((r) => [r.id, r]));
-  const targets = new Set(dag.targets);
-  const shown = dag.order.filter((id) => targets.has(id) || byId.get(id)?.status === "ran");
+  const builtOn = new Set([...dag.nodes.values()].flatMap((n) => Object.values(n.deps)));
+  const shown = dag.targets.filter((id) => !builtOn.has(id));
   const summaries = shown.flatMap((id) => {
     const node = dag.nodes.get(id)!;
     const result = byId.get(id);
@@ -34,9 +36,15 @@ export const summarizeResults = <C, R>(
   return Effect.all(summaries);
 };
 
-/** The summaries as an indented block under `results:`, ids aligned; empty when no node has one. */
+/** The summaries as an indented block under `results:`, ids aligned, a summary's further lines under its first. */
 export const resultsBlock = (summaries: ReadonlyArray<readonly [string, string]>): string => {
   if (summaries.length === 0) return "";
   const width = Math.min(48, Math.max(...summaries.map(([id]) => id.length)));
-  return `results:\n${summaries.map(([id, line]) => `  ${id.padEnd(width)}  ${line}`).join("\n")}\n`;
+  const rows = summaries.map(([id, text]) =>
+    text
+      .split("\n")
+      .map((line, i) => `  ${(i === 0 ? id : "").padEnd(width)}  ${line}`)
+      .join("\n"),
+  );
+  return `results:\n${rows.join("\n")}\n`;
 };

@@ -17,6 +17,13 @@ import { table } from "../pipeline/table.ts";
 import { aggregate } from "./aggregate.ts";
 import { DatasetName, type PaperConfig } from "./config.ts";
 
+/** `exponent per section (95% CI): -0.93 [-1.10, -0.76], ...; hypothesis -1`, from the fits over seeds' means. */
+export const exponentsSummary = (rows: ReadonlyArray<FitRow>): string => {
+  const sections = rows.filter((r) => r.seed === null && r.section >= 0).sort((a, b) => a.section - b.section);
+  const level = sections[0] === undefined ? "" : ` (${(100 * sections[0].confidence).toFixed(0)}% CI)`;
+  return `exponent per section${level}: ${sections.map(exponentText).join(", ")}; hypothesis -1`;
+};
+
 /** `-0.93 [-1.10, -0.76]`, or `-0.93` without an interval, or `n/a` below two depths. */
 const exponentText = (r: FitRow): string => {
   if (r.slope === null) return "n/a";
@@ -41,12 +48,7 @@ export const fit = defineStage({
     config.datasets.map((dataset) => ({ dataset, saturationTolerance: config.analysis.saturationTolerance })),
   inputs: (p) => ({ aggregate: dependOn(aggregate, { dataset: p.dataset }) }),
   label: (p) => p.dataset,
-  summarize: (node) =>
-    Effect.map(node.readTable("fits"), (rows) => {
-      const sections = rows.filter((r) => r.seed === null && r.section >= 0).sort((a, b) => a.section - b.section);
-      const level = sections[0] === undefined ? "" : ` (${(100 * sections[0].confidence).toFixed(0)}% CI)`;
-      return `exponent per section${level}: ${sections.map(exponentText).join(", ")}; hypothesis -1`;
-    }),
+  summarize: (node) => Effect.map(node.readTable("fits"), exponentsSummary),
   outputs: { fits: table("one fit per (seed or means over seeds, section); section -1 = whole network", FitRowSchema) },
   run: (p, io) =>
     Effect.gen(function* () {

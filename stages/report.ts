@@ -21,8 +21,8 @@ import { FitRowSchema } from "../science/analysis/fit.ts";
 import { StopRuleRowSchema } from "../science/analysis/stopRule.ts";
 import { aggregate } from "./aggregate.ts";
 import { DatasetName, runsOf, trainParamsFor, type PaperConfig } from "./config.ts";
-import { fit } from "./fit.ts";
-import { stopRule } from "./stop-rule.ts";
+import { exponentsSummary, fit } from "./fit.ts";
+import { stopRule, stopRuleSummary } from "./stop-rule.ts";
 import { EpochRowSchema, TimingRowSchema, train, trainInputName } from "./train.ts";
 
 const DOCUMENT_DESCRIPTIONS: Record<(typeof REPORT_DOCUMENTS)[number], string> = {
@@ -84,7 +84,22 @@ export const report = defineStage({
   },
   label: (p) => `${p.dataset},eps=${p.eps}`,
   outputs,
-  summarize: (node) => Effect.map(node.path("report.html"), (path) => `report: ${path}`),
+  // What the whole run found, from the report's own small tables: what `run` prints at its end.
+  summarize: (node) =>
+    Effect.gen(function* () {
+      const network = (yield* node.readTable("sectionsAcrossSeeds"))
+        .filter((r) => r.section === -1)
+        .sort((a, b) => a.depth - b.depth);
+      // Formatted here: the report's own formatting modules load the renderer, which `run` must not pay for.
+      const percent = (x: number | null) => (x === null ? "n/a" : `${(100 * x).toFixed(2)}%`);
+      const errors = network.map((r) => `${percent(r.testError)} (L=${r.depth})`);
+      return [
+        `test error ${errors.join(", ")}`,
+        exponentsSummary(yield* node.readTable("fits")),
+        stopRuleSummary(yield* node.readTable("rules"), node.params.eps),
+        `report: ${yield* node.path("report.html")}`,
+      ].join("\n");
+    }),
   run: (p, io) =>
     Effect.gen(function* () {
       const trainRuns = io.inputsOf(train);

@@ -32,18 +32,7 @@ export const stopRule = defineStage({
     fit: dependOn(fit, { dataset: p.dataset, saturationTolerance: p.saturationTolerance }),
   }),
   label: (p) => `${p.dataset},eps=${p.eps}`,
-  summarize: (node) =>
-    Effect.map(node.readTable("rules"), (rows) => {
-      const sections = rows
-        .filter((r) => r.seed === null && r.section >= 0 && r.estimator === "saturated")
-        .sort((a, b) => a.section - b.section);
-      const depths = (pick: (r: StopRuleRow) => number | null) =>
-        sections.map((r) => String(pick(r) ?? "n/a")).join(" / ");
-      const paper = sections.some((r) => r.paperPredictedDepth !== null)
-        ? ` (paper: ${depths((r) => r.paperPredictedDepth)})`
-        : "";
-      return `blocks per section for eps ${node.params.eps}: ${depths((r) => r.predictedDepth)}${paper}`;
-    }),
+  summarize: (node) => Effect.map(node.readTable("rules"), (rows) => stopRuleSummary(rows, node.params.eps)),
   outputs: {
     rules: table("one row per (seed or means over seeds, section); section -1 = whole network", StopRuleRowSchema),
   },
@@ -59,3 +48,15 @@ export const stopRule = defineStage({
       yield* io.writeTable("rules", rows);
     }),
 });
+
+/** `blocks per section for eps 0.1: 34 / 17 / 11 (paper: 42 / 32 / 46)`, from the saturated estimator's rows. */
+export const stopRuleSummary = (rows: ReadonlyArray<StopRuleRow>, eps: number): string => {
+  const sections = rows
+    .filter((r) => r.seed === null && r.section >= 0 && r.estimator === "saturated")
+    .sort((a, b) => a.section - b.section);
+  const depths = (pick: (r: StopRuleRow) => number | null) => sections.map((r) => String(pick(r) ?? "n/a")).join(" / ");
+  const paper = sections.some((r) => r.paperPredictedDepth !== null)
+    ? ` (paper: ${depths((r) => r.paperPredictedDepth)})`
+    : "";
+  return `blocks per section for eps ${eps}: ${depths((r) => r.predictedDepth)}${paper}`;
+};
