@@ -8,14 +8,8 @@ import { it as effectIt } from "@effect/vitest";
 import { Effect, Fiber } from "effect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { storeService } from "../cache/service.ts";
-import {
-  ArtifactStore,
-  sha256File,
-  writeFileAtomic,
-  type Manifest,
-  type ManifestInfo,
-  type Staging,
-} from "../cache/store.ts";
+import { ArtifactStore, sha256File, writeFileAtomic, type Manifest, type Staging } from "../cache/store.ts";
+import { infoFor } from "./fixtures/manifest.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const crashWriter = path.join(repoRoot, "test/fixtures/crash-writer.ts");
@@ -31,21 +25,6 @@ const seededRandom = (seed: number) => () => {
   t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
-
-const infoFor = (key: string, nodeId = "node[a]", stage = "stage-a"): ManifestInfo => ({
-  formatVersion: 1,
-  key,
-  nodeId,
-  stage,
-  version: "3",
-  params: { width: 16 },
-  inputs: {},
-  startedAt: "2024-01-01T00:00:00.000Z",
-  finishedAt: "2024-01-01T00:00:01.000Z",
-  durationMs: 1000,
-  tool: { name: "test", version: "0" },
-  runtime: { node: process.version },
-});
 
 let root: string;
 beforeEach(async () => {

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { acquireLock, CLOCK_SKEW_MS, tryAcquireLock } from "../cache/lock.ts";
 import { ArtifactStore, sha256File } from "../cache/store.ts";
+import { infoFor } from "./fixtures/manifest.ts";
 
 let root: string;
 beforeEach(async () => {
@@ -102,20 +103,7 @@ describe("stat memos on a shared cache", () => {
     await fs.writeFile(path.join(staging.dir, "a.bin"), randomBytes(1000));
     await store.commit(
       staging,
-      {
-        formatVersion: 1,
-        key,
-        nodeId: "stage-a[x]",
-        stage: "stage-a",
-        version: "1",
-        params: {},
-        inputs: {},
-        startedAt: "2024-01-01T00:00:00.000Z",
-        finishedAt: "2024-01-01T00:00:01.000Z",
-        durationMs: 1000,
-        tool: { name: "test", version: "0" },
-        runtime: {},
-      },
+      infoFor(key, "stage-a[x]", "stage-a"),
       { "a.bin": { file: "a.bin", kind: "file" } },
       { refDigest: "digest" },
     );

@@ -19,6 +19,7 @@ import type { PipelineDefinition } from "../pipeline/definition.ts";
 import { paperPipeline } from "../stages/index.ts";
 import { capture } from "./fixtures/capture.ts";
 import { fakePipeline, runCounts } from "./fixtures/fake-pipeline.ts";
+import { infoFor } from "./fixtures/manifest.ts";
 import { ACCESS_KEY_ID, SECRET_ACCESS_KEY, startS3Server, type S3Server } from "./fixtures/s3-server.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
@@ -311,20 +312,7 @@ describe("remote cache failures on the fake pipeline", () => {
     await fs.writeFile(join(staging.dir, "small.txt"), "small");
     const manifest = await store.commit(
       staging,
-      {
-        formatVersion: 1,
-        key,
-        nodeId: "big[x]",
-        stage: "big",
-        version: "1",
-        params: {},
-        inputs: {},
-        startedAt: "2024-01-01T00:00:00.000Z",
-        finishedAt: "2024-01-01T00:00:01.000Z",
-        durationMs: 1000,
-        tool: { name: "test", version: "0" },
-        runtime: {},
-      },
+      infoFor(key, "big[x]", "big"),
       { big: { file: "big.bin", kind: "file" }, small: { file: "small.txt", kind: "file" } },
       { refDigest: "d" },
     );

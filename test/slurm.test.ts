@@ -20,6 +20,19 @@ const slurmDir = process.env.PIPELINE_SLURM_DIR ?? "/tmp/pipeline-slurm";
 const ciConfig = join(repoRoot, "configs/ci-replay.json");
 /** Flags every run here shares: the CI data, the CPU backend (no GPU on this cluster), quick polls. */
 const common = ["--data-dir", dataDir, "--offline", "--backend", "tensorflow", "--set", "slurm.pollMaxSeconds=2"];
+/** `pipeline run TARGET` of the CI replay configuration on Slurm with the cache at `cache`; `extra` comes last. */
+const slurmRun = (target: string, cache: string, ...extra: string[]) => [
+  "run",
+  target,
+  "--config",
+  ciConfig,
+  "--executor",
+  "slurm",
+  "--cache-dir",
+  cache,
+  ...common,
+  ...extra,
+];
 
 let work: string;
 
@@ -77,18 +90,7 @@ const sacctState = (id: string) =>
 describe.skipIf(!haveData)(`the Slurm executor on a single-node cluster (needs ${dataDir})`, () => {
   it("runs the CI replay configuration as Slurm jobs, with artifacts byte-identical to pipeline.lock.json", async () => {
     const cache = join(work, "ci");
-    const run = await pipeline([
-      "run",
-      "all",
-      "--config",
-      ciConfig,
-      "--executor",
-      "slurm",
-      "--cache-dir",
-      cache,
-      "--json",
-      ...common,
-    ]);
+    const run = await pipeline(slurmRun("all", cache, "--json"));
     expect(run.code, run.err).toBe(0);
     const nodes = (
       JSON.parse(run.out) as {
@@ -125,7 +127,7 @@ describe.skipIf(!haveData)(`the Slurm executor on a single-node cluster (needs $
   it("a training job cancelled with scancel fails its node with the state and log; a rerun resumes from its checkpoint", async () => {
     const cache = join(work, "ci"); // download and preprocess are cached by the test above
     const target = "train[mnist,L=1,seed=0]";
-    const args = ["run", target, "--config", ciConfig, "--executor", "slurm", "--cache-dir", cache, ...common];
+    const args = slurmRun(target, cache);
     const longer = ["--set", "mnist.epochs=3", "--set", "mnist.trainSubset=2048"];
     const first = coordinator([...args, ...longer]);
     const [, jobId] = await first.waitFor(/\(Slurm job (\d+)\)/);
@@ -156,19 +158,7 @@ describe.skipIf(!haveData)(`the Slurm executor on a single-node cluster (needs $
   it("a failing stage fails its node with the job's Slurm state and the path of its log", async () => {
     const empty = join(work, "no-data");
     await fs.mkdir(empty, { recursive: true });
-    const run = await pipeline([
-      "run",
-      "download",
-      "--config",
-      ciConfig,
-      "--executor",
-      "slurm",
-      "--cache-dir",
-      join(work, "failing"),
-      ...common,
-      "--data-dir",
-      empty,
-    ]);
+    const run = await pipeline(slurmRun("download", join(work, "failing"), "--data-dir", empty));
     expect(run.code).toBe(1);
     const failure = /FAILED {3}download\[mnist\]: Slurm job (\d+) FAILED(?: \(exit 1:0\))?: (.*); log (\S+)/.exec(
       run.err,
@@ -195,17 +185,7 @@ describe.skipIf(!haveData)(`the Slurm executor on a single-node cluster (needs $
     ]).trim();
     try {
       const cache = join(work, "interrupted");
-      const run = coordinator([
-        "run",
-        "all",
-        "--config",
-        ciConfig,
-        "--executor",
-        "slurm",
-        "--cache-dir",
-        cache,
-        ...common,
-      ]);
+      const run = coordinator(slurmRun("all", cache));
       const [, jobId] = await run.waitFor(/\(Slurm job (\d+)\)/);
       for (;;) {
         const state = slurmSays("squeue", ["-j", jobId!, "--noheader", "--format=%T"]).trim();
@@ -225,18 +205,7 @@ describe.skipIf(!haveData)(`the Slurm executor on a single-node cluster (needs $
 
   it("two coordinators on one cache compute each node once", async () => {
     const cache = join(work, "shared");
-    const args = [
-      "run",
-      "preprocess",
-      "--config",
-      ciConfig,
-      "--executor",
-      "slurm",
-      "--cache-dir",
-      cache,
-      "--json",
-      ...common,
-    ];
+    const args = slurmRun("preprocess", cache, "--json");
     const [a, b] = [coordinator(args), coordinator(args)];
     expect([await a.exited, await b.exited]).toEqual([0, 0]);
     const statuses = [a, b].map(
@@ -249,17 +218,7 @@ describe.skipIf(!haveData)(`the Slurm executor on a single-node cluster (needs $
   }, 300_000);
 
   it("refuses, in one line with exit code 2, a malformed time limit, an unknown partition and a missing sbatch", async () => {
-    const args = [
-      "run",
-      "all",
-      "--config",
-      ciConfig,
-      "--executor",
-      "slurm",
-      "--cache-dir",
-      join(work, "refused"),
-      ...common,
-    ];
+    const args = slurmRun("all", join(work, "refused"));
     const time = await pipeline([...args, "--set", "slurm.stages.train.time=two hours"]);
     expect([time.code, time.err]).toEqual([
       2,
