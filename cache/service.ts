@@ -4,10 +4,10 @@
  * fast path: a verified hit costs no thread-pool round trip and no asynchronous resumption.
  */
 import { stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { Context, Data, Effect, Exit, Layer } from "effect";
 import { ifExists } from "./fsutil.ts";
-import { legacyObjectsDir } from "./layout.ts";
+import { legacyObjectsDir, storeLayout } from "./layout.ts";
 import type { Scope } from "effect";
 import { openRemote } from "./remote/remote.ts";
 import { RemoteCache, type FetchResult, type OnProgress, type UploadResult } from "./remote/transfer.ts";
@@ -199,7 +199,10 @@ export const openStoreReadOnly = (
       if (stats !== undefined && !stats.isDirectory())
         throw Object.assign(new Error(`${root} is not a folder`), { code: "EEXIST", path: resolve(root) });
       const present = async (dir: string) => (await ifExists(() => stat(dir))) !== undefined;
-      return { entries: await present(join(root, "ac")), legacy: await present(legacyObjectsDir(root)) };
+      return {
+        entries: await present(storeLayout(root, options).paths.ac),
+        legacy: await present(legacyObjectsDir(root)),
+      };
     }).pipe(
       Effect.mapError(
         (e) => new StoreError({ message: `cannot open the cache at ${root}: ${e.message}`, cause: e.cause }),

@@ -212,23 +212,17 @@ export const toolVersion = (): string => {
   }
 };
 
-/**
- * The command's configuration (defaults <- preset <- config file <- definition flags <- --set assignments), with the
- * Slurm executor's settings (its `slurm` section).
- */
-export const loadedConfigFromFlags = <C, R, S extends FlagSpecs>(ctx: CommandContext<C, R, S>) =>
-  attempt(() =>
-    loadConfig(ctx.definition, {
-      preset: ctx.configuration.preset,
-      configFile: ctx.configuration.configFile,
-      assignments: ctx.configuration.set,
-      options: ctx.options,
-    }),
-  );
-
 /** The command's configuration: defaults <- preset <- config file <- definition flags <- --set assignments. */
 export const configFromFlags = <C, R, S extends FlagSpecs>(ctx: CommandContext<C, R, S>): Effect.Effect<C, UserError> =>
-  Effect.map(loadedConfigFromFlags(ctx), (loaded) => loaded.config);
+  attempt(
+    () =>
+      loadConfig(ctx.definition, {
+        preset: ctx.configuration.preset,
+        configFile: ctx.configuration.configFile,
+        assignments: ctx.configuration.set,
+        options: ctx.options,
+      }).config,
+  );
 
 /** The DAG of `target` under the command line's configuration. */
 export const dagFromFlags = <C, R, S extends FlagSpecs>(

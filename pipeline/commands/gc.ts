@@ -11,9 +11,10 @@ import * as path from "node:path";
 import { createInterface } from "node:readline/promises";
 import { Effect } from "effect";
 import { diskBytes, ifExists } from "../../cache/fsutil.ts";
+import { entryPath } from "../../cache/layout.ts";
 import { leasedKeys, withGcMutex } from "../../cache/leases.ts";
 import { Store, type StoreService } from "../../cache/service.ts";
-import { isKey, type GcResult } from "../../cache/store.ts";
+import { isKey, type GcResult, type Manifest } from "../../cache/store.ts";
 import { currentConfigurationRoots, lockRoots, projectLockFiles, recentRunRoots, type RootSet } from "../gc-roots.ts";
 import { buildDag } from "../graph.ts";
 import { shortKey } from "../plan.ts";
@@ -124,13 +125,11 @@ const collect = <C, R>(
     return yield* mode === "remove" ? withGcMutex(store, sweep) : Effect.flatMap(leasedKeys(store), sweep);
   });
 
-/** Node id, stage and parameters of a key, from its manifest or, for scratch, from the run records. */
-const describeKey = (store: StoreService, key: string, recorded: ReadonlyMap<string, string>) =>
-  Effect.map(store.manifest(key), (m) =>
-    m === undefined
-      ? (recorded.get(key) ?? shortKey(key))
-      : `${m.nodeId}  ${m.stage} ${JSON.stringify(m.params)}  ${shortKey(key)}`,
-  );
+/** Node id, stage and parameters of a key, from its manifest or, without one (scratch), from the run records. */
+const describeKey = (key: string, manifest: Manifest | undefined, recorded: ReadonlyMap<string, string>): string =>
+  manifest === undefined
+    ? (recorded.get(key) ?? shortKey(key))
+    : `${manifest.nodeId}  ${manifest.stage} ${JSON.stringify(manifest.params)}  ${shortKey(key)}`;
 
 /** Writes what gc keeps (per root) and what it would remove (per node, with sizes). */
 const report = <C, R>(
@@ -144,12 +143,12 @@ const report = <C, R>(
 ) =>
   Effect.gen(function* () {
     const { manifests } = yield* store.list;
-    const present = new Set(manifests.map((m) => m.key));
+    const byKey = new Map(manifests.map((m) => [m.key, m]));
     const kept = manifests.filter((m) => keep.has(m.key));
     const keptBytes = kept.reduce((s, m) => s + Object.values(m.artifacts).reduce((t, a) => t + a.bytes, 0), 0);
     ctx.out.write(`keeping ${kept.length} artifact(s), ${formatBytes(keptBytes)}:\n`);
     for (const r of roots) {
-      const reached = [...r.keys].filter((k) => present.has(k)).length;
+      const reached = [...r.keys].filter((k) => byKey.has(k)).length;
       ctx.out.write(`  ${String(reached).padStart(5)}  reached by ${r.name}\n`);
     }
     const recorded = new Map<string, string>();
@@ -169,15 +168,18 @@ const report = <C, R>(
       if (dir === "cas" || dir === "views") continue;
       const entryKey = dir === "ac" ? entry.replace(/\.json$/, "") : "";
       if (isKey(entryKey)) {
-        const manifest = yield* store.manifest(entryKey);
+        const manifest = byKey.get(entryKey);
         const artifacts = Object.values(manifest?.artifacts ?? {}).filter((a) => removedBlobs.has(a.sha256));
         const bytes = artifacts.reduce((sum, a) => sum + a.bytes, 0);
-        lines.push({ what: yield* describeKey(store, entryKey, recorded), bytes });
+        lines.push({ what: describeKey(entryKey, manifest, recorded), bytes });
         continue;
       }
       const bytes = yield* Effect.promise(() => diskBytes(path.join(store.paths.root, relative)));
       if (dir === "scratch" && isKey(entry))
-        checkpoints.push({ what: `checkpoint of a dead run: ${yield* describeKey(store, entry, recorded)}`, bytes });
+        checkpoints.push({
+          what: `checkpoint of a dead run: ${describeKey(entry, byKey.get(entry), recorded)}`,
+          bytes,
+        });
       else {
         const kind = dir === "quarantine" ? other.quarantine : other.bookkeeping;
         kind.n++;
@@ -215,6 +217,6 @@ const resumableScratch = (store: StoreService, keep: ReadonlySet<string>, listin
         isKey(k) &&
         keep.has(k) &&
         !listing.removedPaths.includes(path.join("scratch", k)) &&
-        !existsSync(path.join(store.paths.ac, `${k}.json`)),
+        !existsSync(entryPath(store.paths, k)),
     );
   });

@@ -75,7 +75,7 @@ export const replay = defineCommand({
       const dag = yield* attempt(() => buildDag(ctx.definition.stages, config, target));
       // With a remote cache, the temporary cache takes what the remote has (verified blob by blob) instead of
       // recomputing it: a check of the remote's artifacts against the lock. It never uploads.
-      const remote = yield* remoteSettings(ctx.flags, ctx);
+      const remote = yield* remoteSettings(ctx.flags, ctx, ctx.project);
       const replayStore = yield* openStore(join(scratch, "cache"), {}, remote && { ...remote, upload: false });
       const from = remote === undefined ? "recomputing" : `fetching from ${remote.url} or recomputing`;
       ctx.err.write(`replay ${target}: ${from} ${dag.order.length} nodes in ${replayStore.paths.root}\n`);

@@ -23,7 +23,7 @@ import { errorMessage } from "../stage.ts";
 import { resultsBlock, summarizeResults } from "../summary.ts";
 import { runsDir } from "../workspace.ts";
 import { positiveInt, REMOTE_FLAGS, type FlagSpecs } from "./args.ts";
-import { defineCommand, loadedConfigFromFlags, type CommandContext, type Output } from "./context.ts";
+import { defineCommand, type CommandContext, type Output } from "./context.ts";
 import { attempt, fileSystemError, UsageError, type UserError } from "./errors.ts";
 import { estimateLine, planEntryJson, planLines } from "./plan-view.ts";
 
@@ -68,14 +68,14 @@ export const run = defineCommand({
         }
       }
       const dryRun = ctx.flags["dry-run"];
-      const slurm = onSlurm ? (yield* loadedConfigFromFlags(ctx)).slurm : undefined;
+      const { sources, config, slurm: slurmSettings } = yield* sourcesFromFlags(ctx);
+      const slurm = onSlurm ? slurmSettings : undefined;
       if (slurm !== undefined && !dryRun)
         yield* checkSlurm(
           slurm,
           ctx.definition.stages.map((st) => st.name),
         );
       const t0 = performance.now();
-      const { sources, config } = yield* sourcesFromFlags(ctx);
       const dag = yield* attempt(() => buildDag(ctx.definition.stages, config, target));
       const plan = yield* planDag(dag, { force, remote: true });
       const counts = planCounts(plan);
@@ -129,7 +129,7 @@ export const run = defineCommand({
           );
         return 0;
       }
-      const executor = slurm === undefined ? undefined : yield* slurmExecutor(ctx, store, slurm, retries);
+      const executor = slurm === undefined ? undefined : yield* slurmExecutor(ctx, store, sources, slurm, retries);
       const started = performance.now();
       // The lease keeps a concurrent gc off every key this run reads (cache/leases.ts); the plan's keys in one go.
       const leased = yield* leasedStore(store);
@@ -214,11 +214,11 @@ const finishRun = <C, R, S extends FlagSpecs>(
 const slurmExecutor = <C, R, S extends FlagSpecs>(
   ctx: CommandContext<C, R, S>,
   store: StoreService,
+  sources: ConfigSourcesJson,
   settings: SlurmSettings,
   retries: number,
 ): Effect.Effect<MakeExecutor, UserError> =>
   Effect.gen(function* () {
-    const { sources } = yield* sourcesFromFlags(ctx);
     const since = new Date();
     const runId = newRunId();
     const dir = runDir(store.paths.root, runId);

@@ -12,6 +12,7 @@ import { attempt, UsageError, type UserError } from "../commands/errors.ts";
 import type { CommandContext } from "../commands/context.ts";
 import { deepMerge, loadConfig } from "../config.ts";
 import type { OptionValues, PipelineDefinition } from "../definition.ts";
+import type { SlurmSettings } from "../executor/slurm.ts";
 import { canonicalJson } from "../hash.ts";
 import type { ConfigSourcesJson, LockFile } from "./lockfile.ts";
 
@@ -67,21 +68,27 @@ export interface ResolvedConfig<C> {
   readonly options: OptionValues;
 }
 
-/** The command's configuration sources (the config file read and inlined; see Configuration); validates them. */
+/**
+ * The command's configuration sources (the config file read and inlined; see Configuration), validated, with the
+ * configuration and the Slurm executor's settings they give.
+ */
 export const sourcesFromFlags = <C, R, S extends FlagSpecs>(
   ctx: CommandContext<C, R, S>,
-): Effect.Effect<ResolvedConfig<C> & { readonly sources: ConfigSourcesJson }, UserError> =>
+): Effect.Effect<
+  ResolvedConfig<C> & { readonly sources: ConfigSourcesJson; readonly slurm: SlurmSettings },
+  UserError
+> =>
   Effect.gen(function* () {
     const { definition, options } = ctx;
     const preset = ctx.configuration.preset ?? definition.defaultPreset ?? null;
     const configFile = ctx.configuration.configFile;
     const assignments = ctx.configuration.set;
-    const { config } = yield* attempt(() =>
+    const { config, slurm } = yield* attempt(() =>
       loadConfig(definition, { preset: preset ?? undefined, configFile, assignments, options }),
     );
     const inline = configFile === undefined ? null : yield* readJsonObject(configFile);
     const affecting = configOptions(definition, baseConfig(definition, preset, inline), options);
-    return { sources: { preset, config: inline, set: assignments, options: affecting }, config, options };
+    return { sources: { preset, config: inline, set: assignments, options: affecting }, config, options, slurm };
   });
 
 /**
