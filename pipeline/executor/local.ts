@@ -5,6 +5,7 @@
 import { Effect, Layer, type Context } from "effect";
 import type { FetchResult } from "../../cache/remote/transfer.ts";
 import { Store, type StoreError } from "../../cache/service.ts";
+import type { Manifest } from "../../cache/store.ts";
 import { formatBytes } from "../commands/plan-view.ts";
 import { explainMiss, refDigest } from "../plan.ts";
 import { StageError, StageIO } from "../stage.ts";
@@ -36,19 +37,18 @@ export const computeNode = <C, R>(
         .lock(key, (holderPid) => emit({ type: "waiting", id: node.id, holderPid }))
         .pipe(Effect.mapError(asStageError("cannot lock the cache")));
       if (!forced) {
+        const cached = (manifest: Manifest, dir: string, reason: string): NodeResult => ({
+          id: node.id,
+          stage: node.stage.name,
+          status: "cached",
+          key,
+          manifest,
+          dir,
+          durationMs: Date.now() - lockWaitStarted,
+          reason,
+        });
         const again = yield* store.lookup(key).pipe(Effect.mapError(asStageError("cannot read the cache")));
-        if (again.status === "hit") {
-          return {
-            id: node.id,
-            stage: node.stage.name,
-            status: "cached",
-            key,
-            manifest: again.manifest,
-            dir: again.dir,
-            durationMs: Date.now() - lockWaitStarted,
-            reason: "made by another run",
-          } satisfies NodeResult;
-        }
+        if (again.status === "hit") return cached(again.manifest, again.dir, "made by another run");
         const fetched = yield* store
           .fetch(key, note)
           .pipe(
@@ -57,16 +57,8 @@ export const computeNode = <C, R>(
             ),
           );
         if (fetched.status === "hit") {
-          return {
-            id: node.id,
-            stage: node.stage.name,
-            status: "cached",
-            key,
-            manifest: fetched.manifest,
-            dir: store.artifactDir(key),
-            durationMs: Date.now() - lockWaitStarted,
-            reason: `remote hit: ${fetched.blobs} blob(s), ${formatBytes(fetched.bytes)} fetched`,
-          } satisfies NodeResult;
+          const what = `${fetched.blobs} blob(s), ${formatBytes(fetched.bytes)} fetched`;
+          return cached(fetched.manifest, store.artifactDir(key), `remote hit: ${what}`);
         }
         if (fetched.status === "miss" && fetched.reason !== undefined) note(fetched.reason);
       }
